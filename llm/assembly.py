@@ -1,0 +1,99 @@
+"""Prompt assembly within the model's context budget (pure functions, no I/O).
+
+Order of sacrifice when the prompt is too long: the oldest history first, then the least relevant
+memories; the persona and the new message are never cut; if those two alone do not fit,
+:class:`~llm.errors.ContextTooLong` is raised before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages.utils import count_tokens_approximately
+
+from llm.errors import ContextTooLong
+from llm.prompts import memories_block
+
+Role = Literal["user", "assistant"]
+TokenCounter = Callable[[str], int]
+
+#: Tokens kept free for the chat template's own markers (role headers, separators).
+TEMPLATE_OVERHEAD = 64
+
+
+def approx_tokens(text: str) -> int:
+    """LangChain's character-based estimate (about 4 characters a token, plus per-message cost).
+
+    Exact counts would need the served model's tokenizer; the estimate errs on the generous side
+    for English and leaves ``TEMPLATE_OVERHEAD`` of margin.
+    """
+    return count_tokens_approximately([HumanMessage(text)])
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """The inputs of ``llm.prompts.CHAT_PROMPT`` and what had to be left out to fit."""
+
+    persona: str
+    memories: list[str]
+    history: list[BaseMessage]
+    message: str
+    tokens: int
+    dropped_history: int = 0
+    dropped_memories: int = 0
+
+    def inputs(self) -> dict[str, object]:
+        return {
+            "persona": self.persona,
+            "memories": memories_block(self.memories),
+            "history": self.history,
+            "message": self.message,
+        }
+
+
+def to_messages(history: Sequence[tuple[Role, str]]) -> list[BaseMessage]:
+    return [HumanMessage(text) if role == "user" else AIMessage(text) for role, text in history]
+
+
+def assemble(
+    persona: str,
+    memories: Sequence[str],
+    history: Sequence[tuple[Role, str]],
+    message: str,
+    budget: int,
+    count: TokenCounter = approx_tokens,
+) -> PromptParts:
+    """Fit persona + memories + history + message into ``budget`` tokens.
+
+    ``memories`` are best first; ``history`` is oldest first. ``budget`` is the context window
+    minus the tokens reserved for the reply.
+    """
+    fixed = count(persona) + count(message) + TEMPLATE_OVERHEAD
+    if fixed > budget:
+        raise ContextTooLong(f"persona and message take about {fixed} tokens, the budget is {budget}")
+
+    history_costs = [count(text) for _, text in history]
+    memory_costs = [count(text) + 2 for text in memories]
+    total = fixed + sum(history_costs) + sum(memory_costs) + (16 if memories else 0)
+
+    first_kept = 0
+    while total > budget and first_kept < len(history):
+        total -= history_costs[first_kept]
+        first_kept += 1
+    kept_memories = len(memories)
+    while total > budget and kept_memories > 0:
+        kept_memories -= 1
+        total -= memory_costs[kept_memories]
+
+    return PromptParts(
+        persona=persona,
+        memories=list(memories[:kept_memories]),
+        history=to_messages(history[first_kept:]),
+        message=message,
+        tokens=total,
+        dropped_history=first_kept,
+        dropped_memories=len(memories) - kept_memories,
+    )

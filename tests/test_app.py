@@ -1,0 +1,160 @@
+"""The pages through Streamlit's AppTest, against the real built-in server and a real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from memory import MemoryStore
+from tests.conftest import ROOT, free_port
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server) -> Path:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's; data/ goes here
+    monkeypatch.setenv("LLM_BASE_URL", llm_server.base_url)
+    monkeypatch.setenv("LLM_BUILTIN_FALLBACK", "false")
+    monkeypatch.setenv("CHROMA_PATH", str(tmp_path / "chroma"))
+    monkeypatch.setenv("PERSONAS_PATH", str(tmp_path / "personas"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["temperature"] = 0.0
+    at.session_state["max_tokens"] = 32
+    return at.run()
+
+
+def texts(message) -> list[str]:
+    return [m.value for m in message.markdown]
+
+
+def test_chat_opens_with_the_persona_greeting(app_env) -> None:
+    at = new_app()
+    assert not at.exception
+    assert at.title[0].value == "Captain Mara Voss"  # first sample persona, alphabetically
+    assert len(at.chat_message) == 1 and at.chat_message[0].name == "assistant"
+    assert "new navigator" in texts(at.chat_message[0])[0]
+    assert not at.error
+
+
+def test_send_a_message_get_a_reply_with_its_memories(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("Who made your brass hand?").run()
+    assert not at.exception and not at.error
+    roles = [m.name for m in at.chat_message]
+    assert roles == ["assistant", "user", "assistant"]
+    assert texts(at.chat_message[1]) == ["Who made your brass hand?"]
+    reply = texts(at.chat_message[2])[0]
+    assert reply.strip()
+    memories = at.chat_message[2].expander[0]
+    assert memories.label.startswith("Memories used (")
+    assert any("Tobin Reed" in t.value for t in memories.text)  # background recalled for this question
+
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    conversation_id = at.session_state["conversation_id"]
+    transcript = store.transcript("mara-voss", conversation_id)
+    assert (transcript[0].role, transcript[0].text) == ("user", "Who made your brass hand?")
+    assert transcript[1].role == "assistant" and transcript[1].text == reply
+    assert transcript[1].recalled  # the memories it used are stored with it
+
+    again = new_app()  # a reload: a new session shows the same conversation from the store
+    assert [texts(m)[0] for m in again.chat_message[1:]] == ["Who made your brass hand?", reply]
+    assert again.chat_message[2].expander[0].label == memories.label
+
+
+def test_whitespace_message_is_ignored(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("   \n ").run()
+    assert len(at.chat_message) == 1 and not at.exception
+
+
+def test_new_conversation_and_switch_back(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("First conversation here").run()
+    first = at.session_state["conversation_id"]
+    at.sidebar.button[0].click().run()  # New conversation
+    assert at.session_state["conversation_id"] != first
+    assert len(at.chat_message) == 1  # only the greeting
+    selector = at.sidebar.selectbox(key="_conversation")
+    assert selector.value == at.session_state["conversation_id"]
+    selector.set_value(first).run()
+    assert [texts(m)[0] for m in at.chat_message][1] == "First conversation here"
+
+
+def test_switching_persona_shows_its_greeting(app_env) -> None:
+    at = new_app()
+    at.sidebar.selectbox(key="_persona").set_value("juniper-hale").run()
+    assert at.title[0].value == "Juniper Hale"
+    assert "cardamom" in texts(at.chat_message[0])[0]
+
+
+def test_server_down_keeps_the_message(app_env, monkeypatch) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    at = new_app()
+    assert "No model server answers" in at.error[0].value
+    at.chat_input[0].set_value("Are you there?").run()
+    assert not at.exception
+    assert texts(at.chat_message[1]) == ["Are you there?"]
+    assert any("Your message is saved" in e.value for e in at.error)
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    assert store.transcript("mara-voss", at.session_state["conversation_id"])[0].text == "Are you there?"
+
+
+def test_huge_paste_gets_a_limit_message_and_stays_copyable(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("x" * 60_000).run()
+    assert "limit is 50,000" in at.error[0].value
+    assert at.code[0].value == "x" * 60_000
+    assert len(at.chat_message) == 1
+
+
+def test_sidebar_lists_models_and_sampling(app_env, llm_server) -> None:
+    at = new_app()
+    assert at.sidebar.selectbox(key="model").value == "smollm2-135m-instruct"
+    assert at.sidebar.text_input(key="base_url").value == llm_server.base_url
+    assert at.sidebar.slider(key="temperature").value == 0.0
+    assert at.sidebar.slider(key="recall_k").value == 5
+
+
+def test_memories_page_lists_newest_first_with_filter(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("My cat is called Biscuit.").run()
+    at.switch_page("pages/memories.py").run()
+    assert not at.exception
+    assert at.title[0].value == "What Captain Mara Voss remembers"
+    table = at.dataframe[0].value
+    assert table["text"].iloc[0] != "My cat is called Biscuit." or table["who"].iloc[0] == "user"
+    assert "My cat is called Biscuit." in set(table["text"])
+    assert set(table["kind"]) == {"turn", "background"}
+    at.text_input(key="memory_filter").input("BISCUIT").run()
+    table = at.dataframe[0].value
+    assert list(table["text"])[-1] == "My cat is called Biscuit."
+    assert all("biscuit" in t.lower() for t in table["text"])
+
+
+def test_personas_page_lists_samples_and_creates_one(app_env) -> None:
+    at = new_app()
+    at.switch_page("pages/personas.py").run()
+    assert not at.exception
+    assert [e.label for e in at.expander] == ["Captain Mara Voss", "Dr. Elias Thorne", "Juniper Hale"]
+    at.text_input[0].input("Zoë the Bard")
+    at.text_area[0].input("A wandering bard.")
+    at.text_area[2].input("Zoë learned the lute from her grandmother in Vell.\n\nShe fears owls.")
+    at.button[-1].click().run()
+    assert not at.exception
+    assert "Created Zoë the Bard." in at.success[0].value
+    assert "Zoë the Bard" in [e.label for e in at.expander]
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    owl = [m for pid in store.persona_ids() for m in store.list(pid, text="owls")]
+    assert owl and owl[0].kind == "background"

@@ -1,0 +1,95 @@
+"""Prompt assembly and trimming (pure logic; LangChain's fake chat model for the chain)."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from llm import ContextTooLong, assemble, build_chain
+from llm.prompts import CHAT_PROMPT
+
+
+def words(n: int, tag: str = "w") -> str:
+    return " ".join(f"{tag}{i}" for i in range(n))
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+HISTORY = [
+    ("user", words(10, "u1")),
+    ("assistant", words(10, "a1")),
+    ("user", words(10, "u2")),
+    ("assistant", words(10, "a2")),
+]
+
+
+def test_everything_fits_untouched() -> None:
+    parts = assemble("persona", ["m1", "m2"], HISTORY, "hello", budget=10_000)
+    assert parts.dropped_history == 0 and parts.dropped_memories == 0
+    assert [m.content for m in parts.history] == [text for _, text in HISTORY]
+    assert isinstance(parts.history[0], HumanMessage) and isinstance(parts.history[1], AIMessage)
+    assert parts.memories == ["m1", "m2"]
+
+
+def test_oldest_history_goes_first() -> None:
+    fixed = count_words("persona") + count_words("hello") + 64
+    budget = fixed + 16 + 2 + 1 + 25  # room for the memory and two of the four history turns
+    parts = assemble("persona", ["m1"], HISTORY, "hello", budget=budget, count=count_words)
+    assert parts.dropped_history == 2
+    assert [m.content for m in parts.history] == [HISTORY[2][1], HISTORY[3][1]]
+    assert parts.memories == ["m1"]
+    assert parts.tokens <= budget
+
+
+def test_memories_go_after_history_least_relevant_first() -> None:
+    fixed = count_words("persona") + count_words("hello") + 64
+    memories = [words(5, "best"), words(5, "good"), words(5, "weak")]
+    budget = fixed + 16 + 2 * (5 + 2)
+    parts = assemble("persona", memories, HISTORY, "hello", budget=budget, count=count_words)
+    assert parts.history == []
+    assert parts.memories == memories[:2]
+    assert parts.dropped_memories == 1
+
+
+def test_persona_and_message_are_never_cut() -> None:
+    persona = words(50, "p")
+    message = words(50, "m")
+    with pytest.raises(ContextTooLong):
+        assemble(persona, [], HISTORY, message, budget=100, count=count_words)
+    parts = assemble(persona, ["x"], HISTORY, message, budget=164, count=count_words)
+    assert parts.persona == persona and parts.message == message
+    assert parts.history == [] and parts.memories == []
+
+
+def test_prompt_layout_system_memories_history_message() -> None:
+    parts = assemble("You are Mara.", ["(2026-01-01) The user said: I like tea"], HISTORY[:2], "hi", budget=4000)
+    messages = CHAT_PROMPT.invoke(parts.inputs()).to_messages()
+    assert isinstance(messages[0], SystemMessage)
+    assert messages[0].content.startswith("You are Mara.")
+    assert "- (2026-01-01) The user said: I like tea" in messages[0].content
+    assert [type(m) for m in messages[1:]] == [HumanMessage, AIMessage, HumanMessage]
+    assert messages[-1].content == "hi"
+
+
+def test_no_memories_no_memory_section() -> None:
+    parts = assemble("You are Mara.", [], [], "hi", budget=4000)
+    assert CHAT_PROMPT.invoke(parts.inputs()).to_messages()[0].content == "You are Mara."
+
+
+def test_braces_in_user_text_are_not_template_variables() -> None:
+    parts = assemble("Persona {name}", ["{memories}"], [("user", "{history}")], "{message} {{user}}", budget=4000)
+    messages = CHAT_PROMPT.invoke(parts.inputs()).to_messages()
+    assert messages[-1].content == "{message} {{user}}"
+    assert "Persona {name}" in messages[0].content
+
+
+def test_chain_streams_the_model_output() -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage("Ahoy there, navigator")]))
+    chain = build_chain(model)
+    parts = assemble("You are Mara.", [], [], "hi", budget=4000)
+    chunks = list(chain.stream(parts.inputs()))
+    assert len(chunks) > 1
+    assert "".join(chunks) == "Ahoy there, navigator"

@@ -1,0 +1,112 @@
+"""The whole app in a real headless Chromium: send a message, watch the reply stream in, reload,
+and find the conversation still there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory, llm_server) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("app")
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOME": str(workdir),
+        "LLM_BASE_URL": llm_server.base_url,
+        "LLM_BUILTIN_FALLBACK": "false",
+        "LLM_TEMPERATURE": "0",
+        "LLM_MAX_TOKENS": "120",
+        "CHROMA_PATH": str(workdir / "chroma"),
+        "PERSONAS_PATH": str(workdir / "personas"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("streamlit did not become healthy")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    messages = page.get_by_test_id("stChatMessage")
+    messages.first.wait_for(timeout=30_000)
+    assert "new navigator" in messages.first.inner_text()
+
+    page.evaluate(
+        """() => {
+            window.__lengths = [];
+            new MutationObserver(() => {
+                const all = document.querySelectorAll('[data-testid="stChatMessage"]');
+                if (all.length >= 3) window.__lengths.push(all[2].innerText.length);
+            }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("Tell me about your ship, captain.")
+    box.press("Enter")
+    reply = messages.nth(2)
+    reply.get_by_text("Memories used").wait_for(timeout=60_000)
+    reply_text = reply.get_by_test_id("stMarkdownContainer").first.inner_text().strip()
+    assert reply_text
+    assert "Tell me about your ship, captain." in messages.nth(1).inner_text()
+    lengths = page.evaluate("window.__lengths")
+    assert len({n for n in lengths if n > 0}) >= 3, f"the reply did not arrive in pieces: {lengths}"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat.png"))
+
+    page.reload()
+    messages.nth(2).wait_for(timeout=30_000)
+    texts = [messages.nth(i).inner_text() for i in range(messages.count())]
+    assert "Tell me about your ship, captain." in texts[1]
+    assert reply_text[:40] in texts[2]
+    page.screenshot(path=str(ARTIFACTS / "chat-after-reload.png"))
+    page.close()

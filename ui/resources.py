@@ -1,0 +1,73 @@
+"""The app's edge: settings are read here once, and shared clients are cached here.
+
+Everything in this module is process-wide (``st.cache_resource``) and immutable or thread-safe;
+anything that belongs to one browser session lives in ``st.session_state`` instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+from dotenv import load_dotenv
+
+from llm import LLMError, LLMSettings, list_models
+from llm.local_server import spawn
+from memory import MemoryStore, StoreConfig
+from personas import PersonaLibrary
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    llm: LLMSettings
+    store: StoreConfig
+    personas_path: str
+    user_name: str
+
+
+@st.cache_resource
+def settings() -> AppSettings:
+    """Read ``.env`` and the environment, once per process."""
+    load_dotenv()
+    return AppSettings(
+        llm=LLMSettings.from_env(),
+        store=StoreConfig.from_env(),
+        personas_path=os.environ.get("PERSONAS_PATH") or "data/personas",
+        user_name=os.environ.get("USER_NAME") or "User",
+    )
+
+
+@st.cache_resource(show_spinner="Opening the memory store…")
+def memory_store(config: StoreConfig) -> MemoryStore:
+    return MemoryStore.open(path=config.path, host=config.host, port=config.port)
+
+
+@st.cache_resource
+def persona_library(path: str) -> PersonaLibrary:
+    library = PersonaLibrary(path)
+    library.seed_samples()
+    return library
+
+
+@st.cache_resource(show_spinner="Starting the built-in model (SmolLM2-135M)…")
+def builtin_server(port: int) -> str:
+    """The base URL of the built-in model server, started once per app process.
+
+    A built-in server left running by an earlier app process on the same port is reused.
+    """
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        list_models(base_url, "none", timeout=2)
+        return base_url
+    except LLMError:
+        server = spawn(port=port)
+        atexit.register(server.stop)
+        return server.base_url
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def models(base_url: str, api_key: str) -> list[str]:
+    """``/v1/models`` of a server, cached briefly (failures are not cached)."""
+    return list_models(base_url, api_key)

@@ -1,0 +1,142 @@
+"""The settings sidebar: model server, model, sampling, recall; persona and conversation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import streamlit as st
+
+from llm import LLMError, NoModelLoaded, Sampling, ServerUnavailable
+from memory import MemoryStore
+from personas import Persona, PersonaLibrary
+from ui import resources
+from ui.resources import AppSettings
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    """What one browser session chose in the sidebar."""
+
+    base_url: str
+    api_key: str
+    model: str | None
+    sampling: Sampling
+    recall_k: int
+    context_window: int
+    error: LLMError | None = None  # why no model can be used, shown instead of a reply
+    note: str | None = None  # e.g. "using the built-in model"
+
+
+def _reach_server(base_url: str, app: AppSettings) -> tuple[str, list[str], str | None]:
+    """(URL, models, note) of the server to use; falls back to the built-in model when the
+    configured server does not answer (only for the URL from the settings, not a typed one)."""
+    api_key = app.llm.api_key
+    try:
+        return base_url, resources.models(base_url, api_key), None
+    except ServerUnavailable:
+        if not (app.llm.builtin_fallback and base_url == app.llm.base_url):
+            raise
+    builtin_url = resources.builtin_server(app.llm.builtin_port)
+    note = (
+        f"No server answered at {base_url}, so the app is using its built-in model "
+        f"(SmolLM2-135M, small and fast, not very clever) at {builtin_url}. Start LM Studio's "
+        "local server and press **Refresh models** to switch to it."
+    )
+    return builtin_url, resources.models(builtin_url, api_key), note
+
+
+def chat_config(app: AppSettings) -> ChatConfig:
+    """Render the model settings in the sidebar and return the session's choices."""
+    with st.sidebar.expander("Model and sampling", expanded=False):
+        base_url = st.text_input(
+            "Server URL",
+            value=app.llm.base_url,
+            key="base_url",
+            help="Any OpenAI-compatible server: LM Studio, Ollama, llama.cpp, vLLM…",
+        ).strip()
+        error: LLMError | None = None
+        note = None
+        available: list[str] = []
+        try:
+            base_url, available, note = _reach_server(base_url, app)
+        except LLMError as exc:
+            error = exc
+        model = None
+        if available:
+            default = available.index(app.llm.model) if app.llm.model in available else 0
+            model = st.selectbox("Model", available, index=default, key="model")
+        st.button("Refresh models", on_click=resources.models.clear, icon=":material/refresh:")
+        start = app.llm.sampling
+        sampling = Sampling(
+            temperature=st.slider("Temperature", 0.0, 2.0, start.temperature, 0.05, key="temperature"),
+            top_p=st.slider("Top p", 0.0, 1.0, start.top_p, 0.01, key="top_p"),
+            max_tokens=st.number_input("Max tokens (reply)", 16, 32768, start.max_tokens, 16, key="max_tokens"),
+        )
+        recall_k = st.slider("Memories to recall", 0, 20, 5, key="recall_k")
+        context_window = st.number_input(
+            "Context window (tokens)",
+            512,
+            1_000_000,
+            app.llm.context_window,
+            256,
+            key="context_window",
+            help="The model's context length as loaded on the server.",
+        )
+    if error is None and model is None:
+        error = NoModelLoaded(base_url)
+    return ChatConfig(base_url, app.llm.api_key, model, sampling, recall_k, int(context_window), error, note)
+
+
+def persona_picker(library: PersonaLibrary) -> Persona | None:
+    """The persona select box; the choice is kept for the session across pages."""
+    personas = {p.id: p for p in library.list()}
+    if not personas:
+        return None
+    if st.session_state.get("persona_id") not in personas:
+        from_url = st.query_params.get("persona")
+        st.session_state.persona_id = from_url if from_url in personas else next(iter(personas))
+    st.session_state._persona = st.session_state.persona_id
+    st.sidebar.selectbox(
+        "Persona", list(personas), format_func=lambda i: personas[i].name, key="_persona", on_change=_switch_persona
+    )
+    return personas[st.session_state.persona_id]
+
+
+def _switch_persona() -> None:
+    st.session_state.persona_id = st.session_state._persona
+    st.session_state.pop("conversation_id", None)
+
+
+def _new_conversation() -> None:
+    st.session_state.conversation_id = uuid.uuid4().hex
+
+
+def _switch_conversation() -> None:
+    st.session_state.conversation_id = st.session_state._conversation
+
+
+def conversation_picker(store: MemoryStore, persona: Persona) -> str:
+    """The conversation select box and a "New conversation" button; returns the conversation id.
+
+    Without a choice in this session, the persona's most recent conversation opens, so a reload
+    or a restart shows the conversation where it was.
+    """
+    conversations = store.conversations(persona.id)
+    if "conversation_id" not in st.session_state:
+        from_url = st.query_params.get("conversation")
+        known = {c.id for c in conversations}
+        st.session_state.conversation_id = (
+            from_url if from_url in known else conversations[0].id if conversations else uuid.uuid4().hex
+        )
+    current = st.session_state.conversation_id
+    titles = {c.id: f"{c.title} · {c.updated_at:%b %d}" for c in conversations}
+    if current not in titles:
+        titles = {current: "New conversation", **titles}
+    st.sidebar.button("New conversation", icon=":material/add:", on_click=_new_conversation, width="stretch")
+    st.session_state._conversation = current
+    st.sidebar.selectbox(
+        "Conversation", list(titles), format_func=titles.get, key="_conversation", on_change=_switch_conversation
+    )
+    st.query_params.update(persona=persona.id, conversation=current)
+    return current
