@@ -28,6 +28,8 @@ def make_chat_model(
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         max_tokens=sampling.max_tokens,
+        frequency_penalty=sampling.frequency_penalty,
+        presence_penalty=sampling.presence_penalty,
         timeout=timeout,
         max_retries=0,
         streaming=True,

@@ -21,6 +21,9 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 512
+    #: Penalises tokens by how often they already appeared: small local models loop without it.
+    frequency_penalty: float = 0.5
+    presence_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -49,5 +52,7 @@ class LLMSettings:
                 temperature=float(env.get("LLM_TEMPERATURE") or Sampling.temperature),
                 top_p=float(env.get("LLM_TOP_P") or Sampling.top_p),
                 max_tokens=int(env.get("LLM_MAX_TOKENS") or Sampling.max_tokens),
+                frequency_penalty=float(env.get("LLM_FREQUENCY_PENALTY") or Sampling.frequency_penalty),
+                presence_penalty=float(env.get("LLM_PRESENCE_PENALTY") or Sampling.presence_penalty),
             ),
         )

@@ -72,6 +72,24 @@ def chat_config(app: AppSettings) -> ChatConfig:
             temperature=st.slider("Temperature", 0.0, 2.0, start.temperature, 0.05, key="temperature"),
             top_p=st.slider("Top p", 0.0, 1.0, start.top_p, 0.01, key="top_p"),
             max_tokens=st.number_input("Max tokens (reply)", 16, 32768, start.max_tokens, 16, key="max_tokens"),
+            frequency_penalty=st.slider(
+                "Frequency penalty",
+                -2.0,
+                2.0,
+                start.frequency_penalty,
+                0.1,
+                key="frequency_penalty",
+                help="Higher: fewer repeated words.",
+            ),
+            presence_penalty=st.slider(
+                "Presence penalty",
+                -2.0,
+                2.0,
+                start.presence_penalty,
+                0.1,
+                key="presence_penalty",
+                help="Higher: more new topics.",
+            ),
         )
         recall_k = st.slider("Memories to recall", 0, 20, 5, key="recall_k")
         context_window = st.number_input(
