@@ -6,10 +6,15 @@ Under CI=true a skipped test counts as a failure: every real part must be there.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from llm.local_server import LocalServerProcess, spawn
@@ -51,6 +56,42 @@ def llm_server() -> Iterator[LocalServerProcess]:
     server.stop()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> MemoryStore:
-    return MemoryStore.open(path=str(tmp_path / "chroma"))
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on a free loopback port, for client/server mode."""
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    process = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/api/v2/heartbeat"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("chroma run did not start")
+            time.sleep(0.2)
+        yield "127.0.0.1", port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryStore:
+    """Every store test runs on the embedded store and on a `chroma run` server."""
+    if request.param == "embedded":
+        return MemoryStore.open(path=str(tmp_path / "chroma"))
+    host, port = request.getfixturevalue("chroma_server")
+    store = MemoryStore.open(host=host, port=port)
+    for persona_id in store.persona_ids():  # a clean server for each test
+        store.delete_persona(persona_id)
+    return store
