@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_BASE_URL = "http://localhost:1234/v1"  # LM Studio's local server
 DEFAULT_API_KEY = "lm-studio"  # local servers accept any key; the client requires one
@@ -29,7 +29,8 @@ class Sampling:
 @dataclass(frozen=True)
 class LLMSettings:
     base_url: str = DEFAULT_BASE_URL
-    api_key: str = DEFAULT_API_KEY
+    api_key: str = field(default=DEFAULT_API_KEY, repr=False)  # keys never reach logs or the UI
+    openai_api_key: str | None = field(default=None, repr=False)  # used for api.openai.com only
     model: str | None = None  # None: the first model the server lists
     context_window: int = 4096  # tokens the prompt and the reply must fit in
     timeout: float = 120.0  # seconds to wait for the server (per request)
@@ -43,6 +44,7 @@ class LLMSettings:
         return cls(
             base_url=env.get("LLM_BASE_URL") or DEFAULT_BASE_URL,
             api_key=env.get("LLM_API_KEY") or DEFAULT_API_KEY,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
             model=env.get("LLM_MODEL") or None,
             context_window=int(env.get("LLM_CONTEXT_WINDOW") or 4096),
             timeout=float(env.get("LLM_TIMEOUT") or 120),

@@ -37,7 +37,7 @@ if (persona.id, persona.background) not in ingested and persona.background.strip
 st.title(persona.name)
 if config.note:
     st.info(config.note, icon=":material/info:")
-elif config.error:
+if config.error:
     st.error(str(config.error), icon=":material/error:")
 
 turns = store.transcript(persona.id, conversation_id)

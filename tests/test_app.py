@@ -19,6 +19,7 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server) -> Path
     monkeypatch.chdir(tmp_path)  # no .env of the developer's; data/ goes here
     monkeypatch.setenv("LLM_BASE_URL", llm_server.base_url)
     monkeypatch.setenv("LLM_BUILTIN_FALLBACK", "false")
+    monkeypatch.setenv("LLM_BUILTIN_PORT", str(free_port()))
     monkeypatch.setenv("CHROMA_PATH", str(tmp_path / "chroma"))
     monkeypatch.setenv("PERSONAS_PATH", str(tmp_path / "personas"))
     st.cache_resource.clear()
@@ -125,6 +126,15 @@ def test_sidebar_lists_models_and_sampling(app_env, llm_server) -> None:
     assert at.sidebar.text_input(key="base_url").value == llm_server.base_url
     assert at.sidebar.slider(key="temperature").value == 0.0
     assert at.sidebar.slider(key="recall_k").value == 5
+
+
+def test_preset_switches_the_server_and_the_badge_says_so(app_env) -> None:
+    at = new_app()
+    assert any("Connected · smollm2-135m-instruct" in m.value for m in at.sidebar.markdown)
+    at.sidebar.selectbox(key="preset").set_value("Ollama").run()
+    assert at.sidebar.text_input(key="base_url").value == "http://localhost:11434/v1"
+    assert any("Model server offline" in m.value for m in at.sidebar.markdown)
+    assert "No model server answers at http://localhost:11434/v1" in at.error[0].value
 
 
 def test_memories_page_lists_newest_first_with_filter(app_env) -> None:

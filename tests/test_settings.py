@@ -46,3 +46,14 @@ def test_env_example_documents_every_variable_the_code_reads() -> None:
     assert len(used) >= 15
     documented = (ROOT / ".env.example").read_text()
     assert [name for name in sorted(used) if f"\n{name}=" not in documented] == []
+
+
+def test_openai_key_is_used_only_for_openai() -> None:
+    from ui.connection import api_key_for
+    from ui.resources import AppSettings
+
+    llm = LLMSettings.from_env({"OPENAI_API_KEY": "sk-test", "LLM_API_KEY": "local"})
+    app = AppSettings(llm=llm, store=StoreConfig(), personas_path="p", user_name="u")
+    assert api_key_for("https://api.openai.com/v1", app) == "sk-test"
+    assert api_key_for("http://localhost:1234/v1", app) == "local"
+    assert "sk-test" not in repr(app)

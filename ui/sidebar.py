@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from llm import LLMError, NoModelLoaded, Sampling, ServerUnavailable
+from llm import LLMError, NoModelLoaded, Sampling
 from memory import MemoryStore
 from personas import Persona, PersonaLibrary
-from ui import resources
+from ui import connection, resources
 from ui.resources import AppSettings
 
 
@@ -28,44 +28,15 @@ class ChatConfig:
     note: str | None = None  # e.g. "using the built-in model"
 
 
-def _reach_server(base_url: str, app: AppSettings) -> tuple[str, list[str], str | None]:
-    """(URL, models, note) of the server to use; falls back to the built-in model when the
-    configured server does not answer (only for the URL from the settings, not a typed one)."""
-    api_key = app.llm.api_key
-    try:
-        return base_url, resources.models(base_url, api_key), None
-    except ServerUnavailable:
-        if not (app.llm.builtin_fallback and base_url == app.llm.base_url):
-            raise
-    builtin_url = resources.builtin_server(app.llm.builtin_port)
-    note = (
-        f"No server answered at {base_url}, so the app is using its built-in model "
-        f"(SmolLM2-135M, small and fast, not very clever) at {builtin_url}. Start LM Studio's "
-        "local server and press **Refresh models** to switch to it."
-    )
-    return builtin_url, resources.models(builtin_url, api_key), note
-
-
 def chat_config(app: AppSettings) -> ChatConfig:
     """Render the model settings in the sidebar and return the session's choices."""
+    badge = st.sidebar.container()
     with st.sidebar.expander("Model and sampling", expanded=False):
-        base_url = st.text_input(
-            "Server URL",
-            value=app.llm.base_url,
-            key="base_url",
-            help="Any OpenAI-compatible server: LM Studio, Ollama, llama.cpp, vLLM…",
-        ).strip()
-        error: LLMError | None = None
-        note = None
-        available: list[str] = []
-        try:
-            base_url, available, note = _reach_server(base_url, app)
-        except LLMError as exc:
-            error = exc
+        link = connection.connect(connection.server_fields(app), app)
         model = None
-        if available:
-            default = available.index(app.llm.model) if app.llm.model in available else 0
-            model = st.selectbox("Model", available, index=default, key="model")
+        if link.models:
+            default = link.models.index(app.llm.model) if app.llm.model in link.models else 0
+            model = st.selectbox("Model", link.models, index=default, key="model")
         st.button("Refresh models", on_click=resources.models.clear, icon=":material/refresh:")
         start = app.llm.sampling
         sampling = Sampling(
@@ -101,9 +72,10 @@ def chat_config(app: AppSettings) -> ChatConfig:
             key="context_window",
             help="The model's context length as loaded on the server.",
         )
-    if error is None and model is None:
-        error = NoModelLoaded(base_url)
-    return ChatConfig(base_url, app.llm.api_key, model, sampling, recall_k, int(context_window), error, note)
+    error = link.error or (None if model else NoModelLoaded(link.base_url))
+    with badge:
+        connection.status_badge(link, model)
+    return ChatConfig(link.base_url, link.api_key, model, sampling, recall_k, int(context_window), error, link.note)
 
 
 def persona_picker(library: PersonaLibrary) -> Persona | None:
