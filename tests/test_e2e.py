@@ -77,7 +77,7 @@ def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
-    messages.first.wait_for(timeout=30_000)
+    messages.first.wait_for(timeout=90_000)
     assert "new navigator" in messages.first.inner_text()
 
     page.evaluate(
@@ -93,18 +93,22 @@ def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
     box.fill("Tell me about your ship, captain.")
     box.press("Enter")
     reply = messages.nth(2)
-    reply.get_by_text("Memories used").wait_for(timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        reply.get_by_text("Memories used").wait_for(timeout=180_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "chat-failure.png"))
+        raise
     reply_text = reply.get_by_test_id("stMarkdownContainer").first.inner_text().strip()
     assert reply_text
     assert "Tell me about your ship, captain." in messages.nth(1).inner_text()
     lengths = page.evaluate("window.__lengths")
     assert len({n for n in lengths if n > 0}) >= 3, f"the reply did not arrive in pieces: {lengths}"
 
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat.png"))
 
     page.reload()
-    messages.nth(2).wait_for(timeout=30_000)
+    messages.nth(2).wait_for(timeout=90_000)
     texts = [messages.nth(i).inner_text() for i in range(messages.count())]
     assert "Tell me about your ship, captain." in texts[1]
     assert reply_text[:40] in texts[2]
