@@ -97,3 +97,39 @@ def assemble(
         dropped_history=first_kept,
         dropped_memories=len(memories) - kept_memories,
     )
+
+
+@dataclass(frozen=True)
+class ContextUsage:
+    """Estimated tokens each part of the next prompt takes, for the context meter."""
+
+    persona: int
+    memories: int
+    history: int
+    reply: int
+    window: int
+
+    @property
+    def total(self) -> int:
+        return self.persona + self.memories + self.history + self.reply + TEMPLATE_OVERHEAD
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.total / self.window) if self.window > 0 else 1.0
+
+
+def context_usage(
+    persona: str,
+    memories: Sequence[str],
+    history: Sequence[tuple[Role, str]],
+    reply_tokens: int,
+    window: int,
+    count: TokenCounter = approx_tokens,
+) -> ContextUsage:
+    return ContextUsage(
+        persona=count(persona),
+        memories=sum(count(m) + 2 for m in memories),
+        history=sum(count(text) for _, text in history),
+        reply=reply_tokens,
+        window=window,
+    )

@@ -12,6 +12,8 @@ CARD_SPEC = "chara_card_v2"
 CARD_SPEC_VERSION = "2.0"
 #: Our own fields travel inside the card's ``extensions`` under this key.
 EXTENSION_KEY = "persona_chat"
+#: Persona fields that are not keys of the card's ``data`` (they travel in ``extensions`` or are ours).
+_NOT_CARD_DATA = frozenset({"id", "background", "extensions", "extra"})
 
 
 def make_id(name: str) -> str:
@@ -43,26 +45,31 @@ class Persona:
     character_version: str = ""
     background: str = ""  # long lore, ingested into memory (not sent whole to the model)
     extensions: dict[str, Any] = field(default_factory=dict)
+    character_book: dict[str, Any] | None = None  # the card's lorebook as found (see personas.lorebook)
+    extra: dict[str, Any] = field(default_factory=dict)  # card data keys we do not use (V3 fields...), kept
 
     def to_card(self) -> dict[str, Any]:
         """This persona as a Character Card V2 (our extra fields under ``extensions``)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in {"id", "background", "extensions"}}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_CARD_DATA}
+        if data["character_book"] is None:  # optional in the spec: absent rather than null
+            del data["character_book"]
         data["extensions"] = {**self.extensions, EXTENSION_KEY: {"id": self.id, "background": self.background}}
+        data.update({key: value for key, value in self.extra.items() if key not in data})
         return {"spec": CARD_SPEC, "spec_version": CARD_SPEC_VERSION, "data": data}
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> Persona:
-        """Read a card this app wrote (see :meth:`to_card`)."""
+        """Read a card this app wrote (see :meth:`to_card`); ``personas.cards`` checks foreign ones first."""
         data = dict(card["data"])
         extensions = dict(data.pop("extensions", {}) or {})
         ours = extensions.pop(EXTENSION_KEY, {}) or {}
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        card_fields = {f.name for f in fields(cls)} - _NOT_CARD_DATA
         return cls(
             id=ours.get("id") or make_id(data.get("name", "")),
             background=ours.get("background", ""),
             extensions=extensions,
-            **values,
+            extra={k: v for k, v in data.items() if k not in card_fields},
+            **{k: v for k, v in data.items() if k in card_fields},
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -93,3 +93,13 @@ def test_chain_streams_the_model_output() -> None:
     chunks = list(chain.stream(parts.inputs()))
     assert len(chunks) > 1
     assert "".join(chunks) == "Ahoy there, navigator"
+
+
+def test_context_usage_adds_up_the_parts() -> None:
+    from llm.assembly import context_usage
+
+    usage = context_usage("p " * 10, ["m " * 5], HISTORY, reply_tokens=100, window=400, count=count_words)
+    assert (usage.persona, usage.memories, usage.history, usage.reply) == (10, 7, 40, 100)
+    assert usage.total == 10 + 7 + 40 + 100 + 64
+    assert usage.fraction == usage.total / 400
+    assert context_usage("p " * 1000, [], [], 0, 400, count_words).fraction == 1.0

@@ -1,0 +1,332 @@
+"""Character Card import and export: V1, V2 and V3 cards, as JSON files or PNG images.
+
+Plain Python; never imports Streamlit. Cards come from strangers, so parsing is defensive: the size is
+checked before anything is parsed, PNG chunks are read by hand (only the card's own text chunks are
+inflated, with a cap), every field is type-checked, and every refusal is a :class:`CardError` whose
+message tells the user what is wrong.
+
+Spec: https://github.com/malfoyslastname/character-card-spec-v2 (V3 keeps the V2 fields and adds some;
+we keep the ones we do not use in ``Persona.extra``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import colorsys
+import hashlib
+import io
+import json
+import re
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from personas.model import CARD_SPEC, EXTENSION_KEY, Persona, make_id
+
+MAX_CARD_BYTES = 20 * 1024 * 1024
+MAX_FIELD_CHARS = 1_000_000  # a 50,000-word background is about 300,000
+MAX_DEPTH = 64  # JSON nesting; real cards need about 5
+MAX_AVATAR_PIXELS = 8192 * 8192  # below Pillow's own decompression-bomb limit
+
+V3_SPEC = "chara_card_v3"
+V3_SPEC_VERSION = "3.0"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CARD_KEYWORDS = ("ccv3", "chara")  # PNG text-chunk keywords, preferred first
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+TEXT_FIELDS = (
+    "name",
+    "description",
+    "personality",
+    "scenario",
+    "first_mes",
+    "mes_example",
+    "creator_notes",
+    "system_prompt",
+    "post_history_instructions",
+    "creator",
+    "character_version",
+)
+LIST_FIELDS = ("alternate_greetings", "tags")
+OBJECT_FIELDS = ("extensions", "character_book")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads pairs the valid ones
+
+
+class CardError(ValueError):
+    """A file that is not a usable character card; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class ParsedCard:
+    persona: Persona  # with a new id
+    avatar_png: bytes | None = None  # the PNG file itself when the card was a PNG
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def parse_card(data: bytes, filename: str = "") -> ParsedCard:
+    """Read a card from a PNG (``ccv3`` or ``chara`` text chunk) or a JSON file; :class:`CardError` if it is not one.
+
+    ``{{char}}`` and ``{{user}}`` are kept as they are: they are substituted at prompt time.
+    """
+    try:
+        return _parse(bytes(data))
+    except CardError as exc:
+        raise CardError(f"{filename or 'This file'} is not a character card: {exc}") from None
+
+
+def _parse(data: bytes) -> ParsedCard:
+    if len(data) > MAX_CARD_BYTES:
+        raise CardError(f"it is {len(data) / 2**20:.1f} MB and cards are limited to {MAX_CARD_BYTES // 2**20} MB.")
+    if not data.startswith(PNG_SIGNATURE):
+        return ParsedCard(_persona(_json(data, "the file", "the file is neither a PNG image nor UTF-8 JSON text.")))
+    keyword, payload = _card_chunk(data)
+    source = f"the '{keyword}' text in the PNG"
+    card = _json(_unbase64(payload, keyword), source, f"{source} is not UTF-8 text.")
+    return ParsedCard(_persona(card), avatar_png=data)
+
+
+def _json(raw: bytes, source: str, not_text: str) -> Any:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CardError(not_text) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except CardError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise CardError(f"{source} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}).") from None
+    except (ValueError, RecursionError):  # a number with thousands of digits, or absurd nesting
+        raise CardError(f"{source} is JSON this app cannot read (a huge number or absurd nesting).") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise CardError(f"it contains {name}, which is not valid JSON.")
+
+
+def _persona(card: Any) -> Persona:
+    data = _check_fields(_card_data(_clean(card, "", 0)))
+    persona = Persona.from_card({"data": data})
+    return replace(persona, id=make_id(persona.name))
+
+
+def _card_data(card: Any) -> dict[str, Any]:
+    """The card's ``data`` object (a V1 card is its own data)."""
+    if not isinstance(card, dict):
+        raise CardError(f"the JSON is {_kind(card)}, not an object with a 'spec' and 'data'.")
+    if "spec" not in card and "data" not in card and "name" in card:
+        return card  # V1: flat fields
+    spec = card.get("spec")
+    if spec not in (CARD_SPEC, V3_SPEC):
+        found = "there is no 'spec'" if spec is None else f"'spec' is {_short(spec)}"
+        raise CardError(f"{found}; expected '{CARD_SPEC}' or '{V3_SPEC}'.")
+    if not isinstance(card.get("data"), dict):
+        raise CardError(f"its 'data' is {_kind(card.get('data'))}, not an object.")
+    return card["data"]
+
+
+def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Type-check the fields the app uses (null counts as absent); unknown keys pass through."""
+    data = {k: v for k, v in data.items() if not (v is None and k in (*TEXT_FIELDS, *LIST_FIELDS, "extensions"))}
+    for key in TEXT_FIELDS:
+        if not isinstance(data.setdefault(key, ""), str):
+            raise CardError(f"'{key}' must be text, not {_kind(data[key])}.")
+    if not data["name"].strip():
+        raise CardError("it has no 'name'.")
+    for key in LIST_FIELDS:
+        value = data.setdefault(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise CardError(f"'{key}' must be a list of texts, not {_kind(value)}.")
+    for key in OBJECT_FIELDS:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise CardError(f"'{key}' must be an object, not {_kind(data[key])}.")
+    ours = data.get("extensions", {}).get(EXTENSION_KEY)
+    if ours is not None and not (isinstance(ours, dict) and isinstance(ours.get("background", ""), str)):
+        raise CardError(f"'extensions.{EXTENSION_KEY}' must be an object with a text 'background'.")
+    return data
+
+
+def _clean(value: Any, path: str, depth: int) -> Any:
+    """A copy without NUL characters or lone surrogates; refuses over-long texts and absurd nesting."""
+    if isinstance(value, str):
+        return _clean_text(value, path)
+    if depth >= MAX_DEPTH and isinstance(value, list | dict):
+        raise CardError(f"'{path}' is nested more than {MAX_DEPTH} levels deep.")
+    if isinstance(value, list):
+        return [_clean(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        cleaned = {_clean_text(k, path): v for k, v in value.items()}
+        return {k: _clean(v, f"{path}.{k}" if path else k, depth + 1) for k, v in cleaned.items()}
+    return value
+
+
+def _clean_text(text: str, path: str) -> str:
+    if len(text) > MAX_FIELD_CHARS:
+        raise CardError(f"'{path}' is {len(text):,} characters long; the limit is {MAX_FIELD_CHARS:,}.")
+    # JSON may escape lone surrogates ("\ud800"), which cannot be written back as UTF-8.
+    return LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def _kind(value: Any) -> str:
+    kinds = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- PNG chunks -----------------------------------------------------------------------------
+
+
+def _chunks(png: bytes) -> Iterator[tuple[bytes, memoryview, memoryview]]:
+    """``(type, body, whole chunk)`` for each chunk, up to IEND, without copying. CRCs are not checked."""
+    view = memoryview(png)
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(view):
+        length, kind = struct.unpack(">I4s", view[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(view):
+            break
+        yield kind, view[pos + 8 : end - 4], view[pos:end]
+        if kind == b"IEND":
+            return
+        pos = end
+    raise CardError("the PNG is truncated or corrupt.")
+
+
+def _card_keyword(kind: bytes, body: memoryview) -> str | None:
+    """``"chara"`` or ``"ccv3"`` when the chunk is a text chunk with that keyword."""
+    if kind not in TEXT_CHUNKS:
+        return None
+    keyword = bytes(body[:80]).partition(b"\x00")[0].decode("latin-1").lower()  # keywords are 1-79 bytes
+    return keyword if keyword in CARD_KEYWORDS else None
+
+
+def _card_chunk(png: bytes) -> tuple[str, bytes]:
+    """The keyword and base64 payload of the card's text chunk (``ccv3`` over ``chara``)."""
+    found: dict[str, bytes] = {}
+    for index, (kind, body, _) in enumerate(_chunks(png)):
+        if index == 0:
+            _check_header(kind, body)
+        keyword = _card_keyword(kind, body)
+        if keyword and keyword not in found:
+            found[keyword] = _text_payload(kind, bytes(body).partition(b"\x00")[2], keyword)
+    for keyword in CARD_KEYWORDS:
+        if keyword in found:
+            return keyword, found[keyword]
+    raise CardError("the PNG has no 'chara' or 'ccv3' text chunk, so it is a plain image with no card in it.")
+
+
+def _check_header(kind: bytes, body: memoryview) -> None:
+    if kind != b"IHDR" or len(body) != 13:
+        raise CardError("the PNG is corrupt (it does not start with an IHDR header).")
+    width, height = struct.unpack(">II", body[:8])
+    if width * height > MAX_AVATAR_PIXELS:
+        raise CardError(f"the image is {width}×{height} pixels; the limit is {MAX_AVATAR_PIXELS:,} pixels.")
+
+
+def _text_payload(kind: bytes, rest: bytes, keyword: str) -> bytes:
+    """The text of a tEXt, zTXt or iTXt chunk (after its keyword), inflated if compressed."""
+    if kind == b"tEXt":
+        return rest
+    if kind == b"zTXt":
+        return _inflate(rest[1:], keyword)
+    compressed, text = rest[:1] == b"\x01", rest[2:]
+    for _ in range(2):  # skip the language tag and the translated keyword
+        text = text.partition(b"\x00")[2]
+    return _inflate(text, keyword) if compressed else text
+
+
+def _inflate(data: bytes, keyword: str) -> bytes:
+    """zlib-decompress at most MAX_CARD_BYTES: a few KB can otherwise expand to gigabytes."""
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(data, MAX_CARD_BYTES)
+    except zlib.error:
+        raise CardError(f"the compressed '{keyword}' text chunk is corrupt.") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise CardError(f"the compressed '{keyword}' text chunk is truncated or expands past {MAX_CARD_BYTES:,} bytes.")
+    return text
+
+
+def _unbase64(payload: bytes, keyword: str) -> bytes:
+    compact = b"".join(payload.split())
+    try:
+        return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
+    except binascii.Error:
+        raise CardError(f"the '{keyword}' text chunk is not valid base64.") from None
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def export_json(persona: Persona) -> bytes:
+    """The persona as a Character Card V2 JSON file (UTF-8, indented)."""
+    return json.dumps(persona.to_card(), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def export_png(persona: Persona, avatar_png: bytes | None = None) -> bytes:
+    """A PNG card: the avatar (or a placeholder) with ``chara`` (V2) and ``ccv3`` (V3) text chunks.
+
+    Any card chunks already in the avatar are replaced. Like SillyTavern, the V3 form is the V2 card
+    with the spec changed, so an export reads back identically whichever chunk a reader prefers.
+    """
+    png = _avatar(avatar_png) if avatar_png is not None else _placeholder(persona.name)
+    card = persona.to_card()
+    new_chunks = b"".join(
+        _chunk(b"tEXt", keyword.encode() + b"\x00" + base64.b64encode(json.dumps(form, ensure_ascii=False).encode()))
+        for keyword, form in (("chara", card), ("ccv3", {**card, "spec": V3_SPEC, "spec_version": V3_SPEC_VERSION}))
+    )
+    out = [PNG_SIGNATURE]
+    for index, (kind, body, whole) in enumerate(_chunks(png)):
+        if index == 0:
+            _check_header(kind, body)  # so that what we export, we import
+        if kind == b"IEND":
+            out.append(new_chunks)
+        if not _card_keyword(kind, body):
+            out.append(whole)
+    return b"".join(out)
+
+
+def _avatar(image: bytes) -> bytes:
+    """The avatar as PNG bytes (converted if it is another format); refuses what Pillow cannot read safely."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # respect MAX_IMAGE_PIXELS
+            with Image.open(io.BytesIO(image)) as img:
+                if image.startswith(PNG_SIGNATURE):
+                    img.verify()
+                    return image
+                buffer = io.BytesIO()
+                img.convert("RGBA").save(buffer, "PNG")
+                return buffer.getvalue()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise CardError(f"the avatar is not an image this app can use ({exc}).") from None
+
+
+def _placeholder(name: str) -> bytes:
+    """A 400×600 PNG: a colour picked from the name, with the name's initial."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    hue = hashlib.sha256(name.encode("utf-8", "replace")).digest()[0] / 255
+    colour = tuple(round(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.45, 0.55))
+    img = Image.new("RGB", (400, 600), colour)
+    font = ImageFont.load_default(size=220)
+    anchor = "mm" if isinstance(font, ImageFont.FreeTypeFont) else None  # bitmap fonts have no anchors
+    ImageDraw.Draw(img).text((200, 300), (name.strip()[:1] or "?").upper(), fill="white", font=font, anchor=anchor)
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return buffer.getvalue()
