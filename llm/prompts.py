@@ -65,3 +65,10 @@ def memories_block(memories: list[str]) -> str:
         "\n\nWhat you remember that may matter now (most relevant first; use it only if it "
         f"helps, and do not list it back):\n{lines}"
     )
+
+
+def lore_block(entries: list[str]) -> str:
+    """Lorebook entries the recent chat brought into play, appended to the persona."""
+    if not entries:
+        return ""
+    return "\n\nWorld information:\n" + "\n".join(f"- {entry}" for entry in entries)

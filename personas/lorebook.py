@@ -41,6 +41,11 @@ class LoreEntry:
     id: Any = None
     extensions: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """How the entry is named in the UI."""
+        return self.name or self.comment or ", ".join(self.keys[:3]) or "(constant entry)"
+
     @classmethod
     def from_dict(cls, raw: Any) -> LoreEntry | None:
         """The entry, or None when it is malformed (not an object, no text content, bad keys or order)."""

@@ -168,3 +168,26 @@ def test_personas_page_lists_samples_and_creates_one(app_env) -> None:
     store = MemoryStore.open(path=str(app_env / "chroma"))
     owl = [m for pid in store.persona_ids() for m in store.list(pid, text="owls")]
     assert owl and owl[0].kind == "background"
+
+
+def test_context_meter_and_exports(app_env) -> None:
+    at = new_app()
+    assert at.sidebar.get("progress")[0].proto.text.startswith("Context: ")
+    at.chat_input[0].set_value("Hello there, captain").run()
+    downloads = at.sidebar.get("download_button")
+    assert [d.proto.label for d in downloads] == ["Markdown", "SillyTavern (JSONL)"]
+
+
+def test_lorebook_entry_is_listed_with_the_memories(app_env) -> None:
+    from personas import PersonaLibrary
+
+    library = PersonaLibrary(app_env / "personas")
+    library.seed_samples()
+    mara = library.get("mara-voss")
+    mara.character_book = {"entries": [{"keys": ["maelstrom"], "content": "The Maelstrom Gate is a storm wall.",
+                                        "name": "Maelstrom Gate"}]}  # fmt: skip
+    library.save(mara)
+    at = new_app()
+    at.chat_input[0].set_value("Tell me about the Maelstrom").run()
+    expander = at.chat_message[2].expander[0]
+    assert any("Lorebook: Maelstrom Gate" in c.value for c in expander.caption)

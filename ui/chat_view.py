@@ -16,11 +16,13 @@ def avatar(role: str) -> str:
     return USER_AVATAR if role == "user" else PERSONA_AVATAR
 
 
-def memories_used(memories: Sequence[Memory], missing: int = 0) -> None:
-    """The expander under a reply: which memories went into its prompt, best first."""
-    if not memories and not missing:
+def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[str] = ()) -> None:
+    """The expander under a reply: which memories (and lorebook entries) went into its prompt."""
+    if not memories and not missing and not lore:
         return
     with st.expander(f"Memories used ({len(memories)})", icon=":material/psychology:"):
+        if lore:
+            st.caption("Lorebook: " + ", ".join(lore))
         for memory in memories:
             label = memory.kind if memory.kind == "background" else f"{memory.role} turn, {memory.created_at:%Y-%m-%d}"
             score = f"{memory.score:.2f}" if memory.score is not None else "–"
