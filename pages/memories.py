@@ -1,12 +1,18 @@
-"""Browse what a persona remembers: newest first, with a text filter."""
+"""Browse, search, edit, pin, delete and export what a persona remembers, and try what it would
+recall for a message."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, date, datetime, time
+
 import streamlit as st
 
+from memory import Memory, MemoryStore
+from memory.export import memories_csv, memories_json
 from ui import resources, sidebar
 
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 
 app = resources.settings()
 store = resources.memory_store(app.store)
@@ -15,29 +21,153 @@ if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
 
-st.title(f"What {persona.name} remembers")
-left, right = st.columns([3, 1])
-text = left.text_input("Filter by text", placeholder="a word or phrase, any case", key="memory_filter")
-kind = right.selectbox("Kind", ["all", "turn", "background"], key="memory_kind")
 
-memories = store.list(persona.id, kind=None if kind == "all" else kind, text=text or None, limit=PAGE_SIZE)
-st.caption(f"{store.count(persona.id):,} memories stored · showing {len(memories)} (newest first)")
-if memories:
+def recall_probe() -> None:
+    """Type a message, see what the persona would recall for it and why."""
+    query = st.text_input(f"What would {persona.name} recall for…", placeholder="type a message", key="probe")
+    if not query.strip():
+        return
+    found = store.recall(persona.id, query, k=10)
+    if not found:
+        st.caption("Nothing stored yet.")
+        return
     st.dataframe(
         [
             {
-                "when": m.created_at.strftime("%Y-%m-%d %H:%M"),
+                "score": m.score,
                 "kind": m.kind,
                 "who": m.role or "",
-                "text": m.text,
+                "when": f"{m.created_at:%Y-%m-%d}",
                 "pinned": m.pinned,
-                "conversation": (m.conversation_id or "")[:8],
+                "text": m.text,
             }
-            for m in memories
+            for m in found
         ],
         hide_index=True,
         width="stretch",
-        column_config={"text": st.column_config.TextColumn(width="large")},
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.3f"),
+            "text": st.column_config.TextColumn(width="large"),
+        },
     )
+
+
+def filters() -> dict:
+    text_col, kind_col, conversation_col, dates_col = st.columns([3, 1.2, 2, 2])
+    text = text_col.text_input("Text", placeholder="a word or phrase, any case", key="memory_filter")
+    kind = kind_col.selectbox("Kind", ["all", "turn", "background"], key="memory_kind")
+    conversations = {c.id: c.title for c in store.conversations(persona.id)}
+    conversation = conversation_col.selectbox(
+        "Conversation", [None, *conversations], format_func=lambda c: "all" if c is None else conversations[c],
+        key="memory_conversation",
+    )  # fmt: skip
+    dates = dates_col.date_input("Dates", value=(), key="memory_dates", format="YYYY-MM-DD")
+    since = datetime.combine(dates[0], time.min, UTC) if len(dates) >= 1 else None
+    until = datetime.combine(dates[-1], time.max, UTC) if len(dates) == 2 else None
+    return {"kind": None if kind == "all" else kind, "conversation_id": conversation, "text": text or None,
+            "since": since, "until": until}  # fmt: skip
+
+
+def in_dates(memory: Memory, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or memory.created_at >= since) and (until is None or memory.created_at <= until)
+
+
+def confirm_delete() -> None:
+    """The confirmation asked for by a Delete button (ids waiting in the session state)."""
+    ids = st.session_state.get("pending_delete")
+    if not ids:
+        return
+    plural = "memory" if len(ids) == 1 else "memories"
+    with st.container(border=True):
+        st.warning(f"Delete {len(ids)} {plural}? This cannot be undone.", icon=":material/warning:")
+        yes, no = st.columns(2)
+        if yes.button("Delete", type="primary", icon=":material/delete:", key="confirm_delete"):
+            for memory_id in ids:
+                store.delete(memory_id)
+            st.session_state.memories_flash = f"Deleted {len(ids)} {plural}."
+            del st.session_state.pending_delete
+            st.rerun()
+        if no.button("Cancel", key="cancel_delete"):
+            del st.session_state.pending_delete
+            st.rerun()
+
+
+def table(memories: list[Memory]) -> None:
+    """The editable table: text and pinned can be changed; a tick selects rows to delete."""
+    rows = [{"select": False, "pinned": m.pinned, "when": m.created_at.strftime("%Y-%m-%d %H:%M"), "kind": m.kind,
+             "who": m.role or "", "text": m.text} for m in memories]  # fmt: skip
+    st.data_editor(
+        rows,
+        key="memory_editor",
+        hide_index=True,
+        width="stretch",
+        disabled=["when", "kind", "who"],
+        column_config={
+            "select": st.column_config.CheckboxColumn("", width="small"),
+            "text": st.column_config.TextColumn(width="large"),
+        },
+    )
+    edits = st.session_state.memory_editor.get("edited_rows", {})
+    selected = [memories[i].id for i, change in edits.items() if change.get("select")]
+    changed = {i: change for i, change in edits.items() if {"text", "pinned"} & change.keys()}
+    save_col, delete_col, json_col, csv_col = st.columns(4)
+    if save_col.button(f"Save changes ({len(changed)})", disabled=not changed, icon=":material/save:"):
+        for i, change in changed.items():
+            store.update(memories[i].id, text=change.get("text"), pinned=change.get("pinned"))
+        st.session_state.memories_flash = f"Saved {len(changed)} change{'s' * (len(changed) != 1)}."
+        st.rerun()
+    if delete_col.button(f"Delete selected ({len(selected)})", disabled=not selected, icon=":material/delete:"):
+        st.session_state.pending_delete = selected
+        st.rerun()
+    stem = f"{persona.id}-memories"
+    json_col.download_button("Export JSON", memories_json(memories), f"{stem}.json", "application/json")
+    csv_col.download_button("Export CSV", memories_csv(memories), f"{stem}.csv", "text/csv")
+
+
+def edit_one(memories: list[Memory]) -> None:
+    """Edit, pin or delete one memory (the table does the same for many at once)."""
+    with st.expander("Edit one memory", icon=":material/edit:"):
+        labels = {m.id: f"{m.created_at:%Y-%m-%d %H:%M} · {m.kind} · {m.text[:60]}" for m in memories}
+        chosen = st.selectbox("Memory", list(labels), format_func=labels.get, key="edit_one")
+        memory = next(m for m in memories if m.id == chosen)
+        text = st.text_area("Text", memory.text, key=f"edit_text_{memory.id}")
+        pinned = st.checkbox("Pinned: always favoured when recalling", memory.pinned, key=f"edit_pin_{memory.id}")
+        save_col, delete_col = st.columns(2)
+        if save_col.button("Save", icon=":material/save:", disabled=(text, pinned) == (memory.text, memory.pinned)):
+            store.update(memory.id, text=None if text == memory.text else text, pinned=pinned)
+            st.session_state.memories_flash = "Saved."
+            st.rerun()
+        if delete_col.button("Delete this memory", icon=":material/delete:"):
+            st.session_state.pending_delete = [memory.id]
+            st.rerun()
+
+
+def timeline(store: MemoryStore) -> None:
+    days = Counter(m.created_at.date() for m in store.list(persona.id, kind="turn", limit=1_000_000))
+    if len(days) > 1:
+        st.caption("Conversation turns per day")
+        st.bar_chart({"turns": {date.isoformat(d): n for d, n in sorted(days.items())}}, height=160)
+
+
+st.title(f"What {persona.name} remembers")
+if flash := st.session_state.pop("memories_flash", None):
+    st.success(flash, icon=":material/check_circle:")
+confirm_delete()
+recall_probe()
+st.divider()
+
+chosen = filters()
+since, until = chosen.pop("since"), chosen.pop("until")
+memories = [m for m in store.list(persona.id, limit=1_000_000, **chosen) if in_dates(m, since, until)]
+info_col, page_col = st.columns([4, 1])
+pages = max(1, -(-len(memories) // PAGE_SIZE))
+page = page_col.number_input("Page", 1, pages, key="memory_page", label_visibility="collapsed") - 1
+info_col.caption(
+    f"{store.count(persona.id):,} memories stored · {len(memories):,} match · newest first · page {page + 1} of {pages}"
+)
+if memories:
+    table(memories[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
+    edit_one(memories[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
 else:
-    st.info("Nothing matches." if text else "Nothing stored yet: chat with the persona first.")
+    st.info("Nothing matches." if any(chosen.values()) or since else "Nothing stored yet: chat with the persona first.")
+timeline(store)

@@ -191,3 +191,45 @@ def test_lorebook_entry_is_listed_with_the_memories(app_env) -> None:
     at.chat_input[0].set_value("Tell me about the Maelstrom").run()
     expander = at.chat_message[2].expander[0]
     assert any("Lorebook: Maelstrom Gate" in c.value for c in expander.caption)
+
+
+def chat_then_memories(app_env, message: str) -> AppTest:
+    at = new_app()
+    at.chat_input[0].set_value(message).run()
+    at.switch_page("pages/memories.py").run()
+    assert not at.exception
+    return at
+
+
+def test_memories_page_edit_pin_and_delete_one(app_env) -> None:
+    at = chat_then_memories(app_env, "My cat is called Biscuit.")
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    (turn,) = [m for m in store.list("mara-voss", text="Biscuit") if m.role == "user"]
+    at.selectbox(key="edit_one").set_value(turn.id).run()
+    at.text_area(key=f"edit_text_{turn.id}").input("My cat is called Pudding.")
+    at.checkbox(key=f"edit_pin_{turn.id}").check().run()
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert at.success[0].value == "Saved."
+    (edited,) = store.get([turn.id], "mara-voss")
+    assert edited.text == "My cat is called Pudding." and edited.pinned
+    probe = at.text_input(key="probe").input("what is my cat called?").run()
+    assert "Pudding" in probe.dataframe[0].value["text"].iloc[0]
+    at.selectbox(key="edit_one").set_value(turn.id).run()
+    next(b for b in at.button if b.label == "Delete this memory").click().run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert at.success[0].value == "Deleted 1 memory."
+    assert store.get([turn.id], "mara-voss") == []
+    probe = at.text_input(key="probe").input("what is my cat called?").run()
+    assert all("Pudding" not in t for t in probe.dataframe[0].value["text"])
+
+
+def test_memories_page_filters_by_kind_and_conversation(app_env) -> None:
+    at = chat_then_memories(app_env, "The harbour smells of tar.")
+    at.selectbox(key="memory_kind").set_value("background").run()
+    assert set(at.dataframe[0].value["kind"]) == {"background"}
+    at.selectbox(key="memory_kind").set_value("turn").run()
+    conversation = at.session_state["conversation_id"]
+    at.selectbox(key="memory_conversation").set_value(conversation).run()
+    assert set(at.dataframe[0].value["kind"]) == {"turn"}
+    assert "The harbour smells of tar." in set(at.dataframe[0].value["text"])
+    assert [d.proto.label for d in at.get("download_button")] == ["Export JSON", "Export CSV"]
