@@ -100,7 +100,7 @@ def reply_to(text: str) -> None:
 
         failure: LLMError | None = None
         try:
-            st.write_stream(tokens())
+            st.write_stream(chat_view.safe_stream(tokens()))
         except LLMError as exc:
             failure = exc
         reply = "".join(chunks)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 
 import streamlit as st
 
@@ -10,6 +11,27 @@ from memory import Memory
 
 USER_AVATAR = ":material/person:"
 PERSONA_AVATAR = ":material/theater_comedy:"
+
+
+_IMAGE = re.compile(r"!\[")
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown as written, but images become plain text: an image in a message or a card would
+    make the browser fetch a URL (a tracking pixel, an outbound call). Raw HTML is never rendered
+    (Streamlit escapes it unless told otherwise)."""
+    return _IMAGE.sub(r"!\\[", text)
+
+
+def safe_stream(tokens: Iterable[str]) -> Iterator[str]:
+    """:func:`safe_markdown` for a stream, holding back a trailing "!" until the next token."""
+    pending = ""
+    for token in tokens:
+        text = pending + token
+        pending = "!" if text.endswith("!") else ""
+        yield safe_markdown(text[: len(text) - len(pending)])
+    if pending:
+        yield pending
 
 
 def avatar(role: str) -> str:
@@ -34,7 +56,7 @@ def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[s
 
 def message(role: str, text: str, memories: Sequence[Memory] = (), missing: int = 0, interrupted: bool = False) -> None:
     with st.chat_message(role, avatar=avatar(role)):
-        st.markdown(text)
+        st.markdown(safe_markdown(text))
         if interrupted:
             st.caption(":material/warning: This reply was interrupted.")
         memories_used(memories, missing)
