@@ -15,6 +15,8 @@ from memory.export import conversation_markdown, conversation_sillytavern
 from ui import chat_view, resources, sidebar
 from ui.reply import prepare_reply, recent_history
 
+#: Messages rendered at first; older ones on demand, so long conversations stay fast.
+VISIBLE_MESSAGES = 60
 #: Longest message accepted (about 12,000 tokens); longer pastes get a message instead.
 MAX_MESSAGE_CHARS = 50_000
 
@@ -123,9 +125,18 @@ if config.note:
 if config.error:
     st.error(str(config.error), icon=":material/error:")
 
-if greeting:
+shown_key = f"shown_{conversation_id}"
+shown = st.session_state.get(shown_key, VISIBLE_MESSAGES)
+if len(turns) > shown:
+    earlier = len(turns) - shown
+    if st.button(
+        f"Show {min(earlier, VISIBLE_MESSAGES)} earlier messages ({earlier} hidden)", icon=":material/expand_less:"
+    ):
+        st.session_state[shown_key] = shown + VISIBLE_MESSAGES
+        st.rerun()
+elif greeting:
     chat_view.message("assistant", greeting)
-for turn in turns:
+for turn in turns[-shown:]:
     memories, missing = used(turn) if turn.role == "assistant" else ([], 0)
     chat_view.message(turn.role or "user", turn.text, memories, missing, turn.interrupted)
 

@@ -233,3 +233,23 @@ def test_memories_page_filters_by_kind_and_conversation(app_env) -> None:
     assert set(at.dataframe[0].value["kind"]) == {"turn"}
     assert "The harbour smells of tar." in set(at.dataframe[0].value["text"])
     assert [d.proto.label for d in at.get("download_button")] == ["Export JSON", "Export CSV"]
+
+
+def test_long_conversation_shows_the_latest_messages_first(app_env) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(130):
+        store.add_turn(
+            "mara-voss", "long", "user" if i % 2 == 0 else "assistant", f"message {i}", start + timedelta(minutes=i)
+        )
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["conversation"] = "long"
+    at.run()
+    assert [texts(m)[0] for m in at.chat_message][-1] == "message 129"
+    assert len(at.chat_message) == 60 and texts(at.chat_message[0])[0] == "message 70"
+    next(b for b in at.button if "earlier messages" in b.label).click().run()
+    assert len(at.chat_message) == 120
+    next(b for b in at.button if "earlier messages" in b.label).click().run()
+    assert len(at.chat_message) == 131 and "new navigator" in texts(at.chat_message[0])[0]
