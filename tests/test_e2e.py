@@ -114,3 +114,48 @@ def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
     assert reply_text[:40] in texts[2]
     page.screenshot(path=str(ARTIFACTS / "chat-after-reload.png"))
     page.close()
+
+
+def send(page, text: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_html_and_script_in_messages_are_shown_as_text(app_url: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    messages = page.get_by_test_id("stChatMessage")
+    messages.first.wait_for(timeout=90_000)
+    before = messages.count()
+    attack = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> ![t](http://127.0.0.2/p.png)'
+    send(page, attack)
+    messages.nth(before).wait_for(timeout=90_000)
+    shown = messages.nth(before).inner_text()
+    assert "<script>window.__pwned = 1</script>" in shown and "onerror" in shown
+    assert page.evaluate("window.__pwned") is None
+    assert messages.nth(before).locator("img").count() == 0 and messages.nth(before).locator("script").count() == 0
+    messages.nth(before + 1).get_by_text("Memories used").wait_for(timeout=180_000)
+    page.close()
+
+
+def test_two_tabs_chatting_at_once_lose_nothing(app_url: str, browser) -> None:
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
+    pages = [context.new_page() for context in contexts]
+    for page in pages:
+        page.goto(app_url)
+        page.get_by_test_id("stChatMessage").first.wait_for(timeout=90_000)
+    texts = ["First tab asks about the weather.", "Second tab asks about the cargo."]
+    for page, text in zip(pages, texts, strict=True):
+        send(page, text)
+    for page in pages:
+        page.get_by_test_id("stChatMessage").last.get_by_text("Memories used").wait_for(timeout=180_000)
+    pages[0].reload()
+    messages = pages[0].get_by_test_id("stChatMessage")
+    messages.first.wait_for(timeout=90_000)
+    pages[0].get_by_text(texts[1]).first.wait_for(timeout=30_000)
+    shown = [messages.nth(i).inner_text() for i in range(messages.count())]
+    for text in texts:
+        assert sum(text in s for s in shown) == 1, f"{text!r} should be stored exactly once: {shown}"
+    for context in contexts:
+        context.close()
