@@ -1,67 +1,316 @@
-"""The personas: see them, add one with its background."""
+"""The personas: list, create, edit, delete; import and export Character Cards; avatars, lorebooks and
+backgrounds. The form and its helpers are in ``ui.persona_form``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from personas import Persona
+from personas.cards import CardError, parse_card
+from personas.library import AvatarError
 from personas.model import make_id
 from ui import resources
+from ui.persona_form import (
+    CARD_TYPES,
+    MAX_CARD_MB,
+    apply_form,
+    avatar_preview,
+    card_json,
+    card_png,
+    export_name,
+    ingest_background,
+    md,
+    persona_form,
+    thumbnail,
+)
+
+#: How much of a long text the list shows; the editor shows all of it.
+SUMMARY_CHARS = 600
+EDITING = "personas_editing"  # session state: the id of the persona being edited
+DELETING = "personas_deleting"  # session state: the id of the persona whose deletion awaits confirmation
+FLASH = "personas_flash"  # session state: a message for the next run
+NEW = "new_persona"  # the creation form's key, and the prefix of its widgets' keys
 
 app = resources.settings()
 store = resources.memory_store(app.store)
 library = resources.persona_library(app.personas_path)
 
-st.title("Personas")
-if flash := st.session_state.pop("personas_flash", None):
-    st.success(flash, icon=":material/check_circle:")
 
-for persona in library.list():
-    with st.expander(persona.name, icon=":material/theater_comedy:"):
-        st.markdown(f"**Description** — {persona.description}")
-        if persona.personality:
-            st.markdown(f"**Personality** — {persona.personality}")
-        if persona.first_mes:
-            st.markdown("**Greeting**")
-            st.text(persona.first_mes)
-        if persona.background:
-            st.markdown(
-                f"**Background** — {len(persona.background.split()):,} words, in memory as "
-                f"{store.count(persona.id):,} memories (with conversation turns)"
-            )
-        if st.button("Chat with this persona", key=f"chat_{persona.id}", icon=":material/chat:"):
+def main() -> None:
+    personas = {p.id: p for p in library.list()}
+    st.title("Personas")
+    flash("top")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.caption("Character Cards of SillyTavern, chub.ai and others: import V1–V3 (PNG or JSON), export V2.")
+        with st.popover("Import a card", icon=":material/upload_file:"):
+            if (upload := import_form()) is not None:
+                import_card(upload)  # its messages show in the popover, which stays open
+    if not personas:
+        st.info("No personas yet: import a card above or create one below.", icon=":material/info:")
+    for persona in personas.values():
+        persona_entry(persona)
+    if (editing := personas.get(st.session_state.get(EDITING, ""))) is not None:
+        edit_dialog(editing)
+    elif (deleting := personas.get(st.session_state.get(DELETING, ""))) is not None:
+        confirm_delete(deleting)
+    else:  # nothing open, or the persona is gone (deleted in another tab)
+        st.session_state.pop(EDITING, None)
+        st.session_state.pop(DELETING, None)
+    st.subheader("New persona")
+    flash("create")
+    create_form()
+
+
+def flash(place: str) -> None:
+    """Show the message the last action left for this place ("top", "create"), or as a toast ("toast")."""
+    message = st.session_state.get(FLASH)
+    if not message or message[0] not in (place, "toast"):
+        return
+    del st.session_state[FLASH]
+    if message[0] == "toast":
+        st.toast(message[1], icon=":material/check_circle:")
+    else:
+        st.success(message[1], icon=":material/check_circle:")
+
+
+def _flash(place: str, message: str) -> None:
+    st.session_state[FLASH] = (place, md(message))
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+
+def persona_entry(persona: Persona) -> None:
+    """One persona: the avatar beside an expander with the actions and the card's summary."""
+    with st.container(horizontal=True, vertical_alignment="top", gap="small"):
+        st.image(thumbnail(library, persona, 80), width=40)
+        with st.expander(md(persona.name)):
+            actions(persona)
+            summary(persona)
+
+
+def summary(persona: Persona) -> None:
+    with st.container(horizontal=True, gap="medium"):
+        if avatar := avatar_preview(library, persona.id, 240):
+            st.image(avatar, width=120)
+        with st.container():
+            if persona.tags:
+                st.caption(md("Tags: " + ", ".join(persona.tags)))
+            for label, text in (
+                ("Description", persona.description),
+                ("Personality", persona.personality),
+                ("Scenario", persona.scenario),
+                ("First message", persona.first_mes),
+                ("Creator notes", persona.creator_notes),
+            ):
+                if text.strip():
+                    with st.container(gap="xxsmall"):
+                        st.markdown(f"**{label}**")
+                        st.text(shorten(text))
+            st.caption(facts(persona))
+
+
+def facts(persona: Persona) -> str:
+    """Counts: greetings, lorebook entries, background words and memories."""
+    parts = []
+    if persona.alternate_greetings:
+        parts.append(plural(len(persona.alternate_greetings), "alternate greeting", "alternate greetings"))
+    entries = (persona.character_book or {}).get("entries")
+    if isinstance(entries, list) and entries:
+        parts.append(f"lorebook of {plural(len(entries), 'entry', 'entries')}")
+    if persona.background:
+        parts.append(f"background of {len(persona.background.split()):,} words")
+    parts.append(f"{plural(store.count(persona.id), 'memory', 'memories')} (background and conversations)")
+    return " · ".join(parts)
+
+
+def plural(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
+def shorten(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS].rstrip() + " …"
+
+
+def actions(persona: Persona) -> None:
+    with st.container(horizontal=True, gap="small"):
+        if st.button("Chat with this persona", key=f"chat_{persona.id}", icon=":material/chat:", type="primary"):
             st.session_state.persona_id = persona.id
             st.session_state.pop("conversation_id", None)
             st.switch_page("pages/chat.py")
+        st.button(
+            "Edit", key=f"open_editor_{persona.id}", icon=":material/edit:", on_click=_open, args=(EDITING, persona.id)
+        )
+        st.download_button(
+            "JSON card",
+            partial(card_json, persona),
+            file_name=export_name(persona, "json"),
+            mime="application/json",
+            key=f"export_json_{persona.id}",
+            icon=":material/download:",
+            help="Character Card V2, for SillyTavern and other apps.",
+            on_click="ignore",
+        )
+        st.download_button(
+            "PNG card",
+            partial(card_png, library, persona),
+            file_name=export_name(persona, "png"),
+            mime="image/png",
+            key=f"export_png_{persona.id}",
+            icon=":material/image:",
+            help="The avatar with the card (V2 and V3) inside, for SillyTavern and other apps.",
+            on_click="ignore",
+        )
+        st.button(
+            "Delete", key=f"delete_{persona.id}", icon=":material/delete:", on_click=_open, args=(DELETING, persona.id)
+        )
 
-st.subheader("New persona")
-with st.form("new_persona", clear_on_submit=True):
-    name = st.text_input("Name", max_chars=100)
-    description = st.text_area("Description", help="Who they are, what they look like; always in the prompt.")
-    personality = st.text_input("Personality")
-    scenario = st.text_input("Scenario", help="Where the conversation takes place. {{user}} is you.")
-    first_mes = st.text_area("Greeting", help="The first message of every new conversation.")
-    background = st.text_area(
-        "Background",
-        height=200,
-        help="Long lore: history, people, places. Stored as memories and recalled when relevant.",
+
+def _open(dialog: str, persona_id: str) -> None:
+    """Open the edit or delete dialog for a persona (one dialog at a time)."""
+    st.session_state.pop(EDITING, None)
+    st.session_state.pop(DELETING, None)
+    st.session_state[dialog] = persona_id
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop(DELETING, None)
+
+
+@st.dialog("Delete this persona?", on_dismiss=_cancel_delete)
+def confirm_delete(persona: Persona) -> None:
+    count = store.count(persona.id)
+    st.markdown(
+        f"**{md(persona.name)}** will be deleted with everything they remember: "
+        f"**{plural(count, 'memory', 'memories')}** "
+        "(the background and every conversation), and the avatar. This cannot be undone."
     )
-    if st.form_submit_button("Create persona", icon=":material/person_add:"):
-        if not name.strip():
-            st.error("A persona needs a name.")
-        else:
-            persona = Persona(
-                id=make_id(name),
-                name=name.strip(),
-                description=description,
-                personality=personality,
-                scenario=scenario,
-                first_mes=first_mes,
-                background=background,
-            )
-            library.save(persona)
-            if background.strip():
-                with st.spinner("Reading the background into memory…"):
-                    store.add_background(persona.id, background, source="persona background")
-            st.session_state.personas_flash = f"Created {persona.name}."
+    st.caption("To keep a copy, export the card first (the background travels in it; conversations do not).")
+    with st.container(horizontal=True):
+        if st.button(
+            "Delete persona and memories", type="primary", icon=":material/delete_forever:", key="confirm_delete"
+        ):
+            store.delete_persona(persona.id)
+            library.delete(persona.id)
+            if st.session_state.get("persona_id") == persona.id:
+                st.session_state.pop("persona_id", None)
+                st.session_state.pop("conversation_id", None)
+            _cancel_delete()
+            _flash("toast", f"Deleted {persona.name} and {plural(count, 'memory', 'memories')}.")
             st.rerun()
+        if st.button("Cancel", key="cancel_delete"):
+            _cancel_delete()
+            st.rerun()
+
+
+# --- import, create, edit ---------------------------------------------------------------------
+
+
+def import_form() -> UploadedFile | None:
+    """The card upload; returns the file when the form is submitted with one."""
+    with st.form("import_card", clear_on_submit=True, enter_to_submit=False, border=False):
+        upload = st.file_uploader(
+            "Character card",
+            type=list(CARD_TYPES),
+            key="import_file",
+            max_upload_size=MAX_CARD_MB,
+            help="A Character Card V1, V2 or V3 (SillyTavern, chub.ai…) as a PNG image or a JSON file.",
+        )
+        submitted = st.form_submit_button("Import", icon=":material/upload_file:", type="primary", key="import_submit")
+    if submitted and upload is None:
+        st.warning("Choose a PNG or JSON card first.", icon=":material/warning:")
+    return upload if submitted else None
+
+
+def import_card(upload: UploadedFile) -> None:
+    """Import a Character Card (V1, V2 or V3; PNG or JSON): nothing is stored when it is refused."""
+    try:
+        parsed = parse_card(upload.getvalue(), upload.name)
+    except CardError as exc:
+        st.error(md(str(exc)), icon=":material/error:")
+        return
+    persona, notes = parsed.persona, []
+    if parsed.avatar_png:
+        try:
+            library.save_avatar(persona.id, parsed.avatar_png)
+        except AvatarError as exc:
+            notes.append(f" Its image was not kept as the avatar: {exc}")
+    library.save(persona)
+    ingest_background(store, persona.id, persona.background)
+    _flash("top", f"Imported {persona.name}." + "".join(notes))
+    st.rerun()
+
+
+def create_form() -> None:
+    with st.form(NEW, enter_to_submit=False):
+        form = persona_form(NEW, Persona(id="new", name=""))
+        submitted = st.form_submit_button(
+            "Create persona", icon=":material/person_add:", type="primary", key="create_persona"
+        )
+    if not submitted:
+        return
+    persona = apply_form(Persona(id="new", name=""), form)
+    if not persona.name:
+        st.error("A persona needs a name (on the Card tab).", icon=":material/error:")
+        return
+    persona = replace(persona, id=make_id(persona.name))
+    if not save(persona, form.avatar, remove_avatar=False):
+        return
+    ingest_background(store, persona.id, persona.background)
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{NEW}_")]:
+        del st.session_state[key]  # an empty form for the next one
+    _flash("create", f"Created {persona.name}.")
+    st.rerun()
+
+
+@st.dialog("Edit persona", width="large", dismissible=False)
+def edit_dialog(persona: Persona) -> None:
+    """The whole card in a dialog (not dismissible by a click outside, which would lose the edits)."""
+    key = f"edit_{persona.id}"
+    with st.form(key, enter_to_submit=False):
+        form = persona_form(key, persona, avatar_preview(library, persona.id, 160), lorebook=True)
+        with st.container(horizontal=True):
+            saved = st.form_submit_button("Save changes", icon=":material/save:", type="primary", key="save_persona")
+            cancelled = st.form_submit_button("Cancel", key="cancel_edit")
+    if cancelled:
+        _stop_editing()
+        st.rerun()
+    if not saved:
+        return
+    changed = apply_form(persona, form)
+    if not changed.name:
+        st.error("A persona needs a name (on the Card tab).", icon=":material/error:")
+        return
+    if not save(changed, form.avatar, form.remove_avatar):
+        return
+    if changed.background != persona.background:
+        ingest_background(store, persona.id, changed.background, replace_old=True)
+    _stop_editing()
+    _flash("toast", f"Saved {changed.name}.")
+    st.rerun()
+
+
+def _stop_editing() -> None:
+    st.session_state.pop(EDITING, None)
+
+
+def save(persona: Persona, avatar: bytes | None, remove_avatar: bool) -> bool:
+    """Store the card and its avatar; False (with a message, nothing stored) when the avatar is refused."""
+    if avatar is not None:
+        try:
+            library.save_avatar(persona.id, avatar)
+        except AvatarError as exc:
+            st.error(md(str(exc)), icon=":material/error:")
+            return False
+    elif remove_avatar:
+        library.delete_avatar(persona.id)
+    library.save(persona)
+    return True
+
+
+main()

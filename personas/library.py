@@ -1,28 +1,50 @@
-"""PersonaLibrary: personas as Character Card V2 JSON files in one directory."""
+"""PersonaLibrary: personas as Character Card V2 JSON files in one directory, with their avatars."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from personas.model import Persona, is_valid_id
 
 SAMPLES = Path(__file__).parent / "samples"
+MAX_AVATAR_BYTES = 8 * 1024 * 1024
+MAX_AVATAR_SIDE = 8192
+AVATAR_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+
+
+class AvatarError(ValueError):
+    """An image that cannot be used as an avatar; the message is meant for the user."""
 
 
 class PersonaLibrary:
-    """``<directory>/<persona id>.json``, one card per file; written atomically."""
+    """``<directory>/<persona id>.json``, one card per file, and ``<persona id>.png``, its avatar.
+
+    Files are written atomically.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, persona_id: str) -> Path:
+    def _path(self, persona_id: str, suffix: str = ".json") -> Path:
         if not is_valid_id(persona_id):  # ids reach file names: no traversal, no surprises
             raise ValueError(f"invalid persona id {persona_id!r}")
-        return self.directory / f"{persona_id}.json"
+        return self.directory / f"{persona_id}{suffix}"
+
+    def _write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def list(self) -> list[Persona]:
         personas = [Persona.from_card(json.loads(p.read_text("utf-8"))) for p in sorted(self.directory.glob("*.json"))]
@@ -35,14 +57,39 @@ class PersonaLibrary:
         return Persona.from_card(json.loads(path.read_text("utf-8")))
 
     def save(self, persona: Persona) -> None:
-        path = self._path(persona.id)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(persona.to_card(), handle, ensure_ascii=False, indent=2)
-        os.replace(tmp, path)
+        card = json.dumps(persona.to_card(), ensure_ascii=False, indent=2)
+        self._write(self._path(persona.id), card.encode("utf-8"))
 
     def delete(self, persona_id: str) -> None:
+        """Forget the persona's card and its avatar (its memories live in the MemoryStore)."""
         self._path(persona_id).unlink(missing_ok=True)
+        self.delete_avatar(persona_id)
+
+    # -- avatars ---------------------------------------------------------------------------------
+
+    def save_avatar(self, persona_id: str, image: bytes) -> None:
+        """Store a PNG, JPEG or WebP image as the persona's avatar, converted to PNG.
+
+        :class:`AvatarError` (nothing stored) for anything over ``MAX_AVATAR_BYTES`` or
+        ``MAX_AVATAR_SIDE`` pixels a side, or that is not one of those images. The image is
+        re-encoded, so metadata (EXIF, a card's text chunks) is not kept.
+        """
+        path = self._path(persona_id, ".png")
+        self._write(path, to_png(image))
+
+    def avatar_path(self, persona_id: str) -> Path | None:
+        path = self._path(persona_id, ".png")
+        return path if path.is_file() else None
+
+    def avatar(self, persona_id: str) -> bytes | None:
+        path = self.avatar_path(persona_id)
+        try:
+            return path.read_bytes() if path else None
+        except FileNotFoundError:  # deleted in between
+            return None
+
+    def delete_avatar(self, persona_id: str) -> None:
+        self._path(persona_id, ".png").unlink(missing_ok=True)
 
     def seed_samples(self) -> list[Persona]:
         """Copy the sample personas in on first use (when the library is empty)."""
@@ -52,3 +99,36 @@ class PersonaLibrary:
         for persona in samples:
             self.save(persona)
         return samples
+
+
+def to_png(image: bytes) -> bytes:
+    """The image as PNG bytes (first frame, EXIF orientation applied); :class:`AvatarError` if unusable."""
+    from PIL import Image, ImageOps
+
+    if len(image) > MAX_AVATAR_BYTES:
+        raise AvatarError(
+            f"The image is {len(image) / 2**20:.1f} MB; avatars are limited to {MAX_AVATAR_BYTES // 2**20} MB."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(image), formats=list(AVATAR_FORMATS)) as img:
+                width, height = img.size  # read from the header, before any pixel is decoded
+                if max(width, height) > MAX_AVATAR_SIDE:
+                    raise AvatarError(
+                        f"The image is {width}×{height} pixels; avatars are limited to "
+                        f"{MAX_AVATAR_SIDE}×{MAX_AVATAR_SIDE}."
+                    )
+                img.seek(0)  # the first frame of an animation
+                picture = ImageOps.exif_transpose(img)
+                has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
+                picture = picture.convert("RGBA" if has_alpha else "RGB")
+                buffer = io.BytesIO()
+                picture.save(buffer, "PNG")
+                return buffer.getvalue()
+    except AvatarError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise AvatarError("The file is not a PNG, JPEG or WebP image.") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise AvatarError(f"The image cannot be read ({exc}).") from None
