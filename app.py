@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from ui.navigation import mark_framed
+
 st.set_page_config(page_title="Persona Chat", page_icon=":material/forum:", layout="wide")
+mark_framed()
 
 navigation = st.navigation(
     [

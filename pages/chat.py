@@ -12,8 +12,10 @@ from llm.assembly import context_usage
 from llm.prompts import persona_prompt, substitute
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern
-from ui import chat_view, resources, sidebar
+from ui import chat_view, navigation, resources, sidebar
 from ui.reply import prepare_reply, recent_history
+
+navigation.require_app_frame()
 
 #: Messages rendered at first; older ones on demand, so long conversations stay fast.
 VISIBLE_MESSAGES = 60
@@ -38,6 +40,8 @@ if (persona.id, persona.background) not in ingested and persona.background.strip
     ingested.add((persona.id, persona.background))
 
 turns = store.transcript(persona.id, conversation_id)
+avatar_file = library.avatar_path(persona.id)
+persona_avatar = str(avatar_file) if avatar_file else None
 greeting = substitute(persona.first_mes, persona.name, app.user_name)
 recalled = {m.id: m for m in store.get({i for t in turns for i, _ in t.recalled}, persona.id)}
 
@@ -79,7 +83,7 @@ def reply_to(text: str) -> None:
     """Store the message, then stream the reply into the page and store it with what it used."""
     user_turn = store.add_turn(persona.id, conversation_id, "user", text)
     chat_view.message("user", text)
-    with st.chat_message("assistant", avatar=chat_view.avatar("assistant")):
+    with st.chat_message("assistant", avatar=chat_view.avatar("assistant", persona_avatar)):
         if config.error or not config.model:
             st.error(f"{config.error} Your message is saved.", icon=":material/error:")
             return
@@ -135,10 +139,10 @@ if len(turns) > shown:
         st.session_state[shown_key] = shown + VISIBLE_MESSAGES
         st.rerun()
 elif greeting:
-    chat_view.message("assistant", greeting)
+    chat_view.message("assistant", greeting, persona_avatar=persona_avatar)
 for turn in turns[-shown:]:
     memories, missing = used(turn) if turn.role == "assistant" else ([], 0)
-    chat_view.message(turn.role or "user", turn.text, memories, missing, turn.interrupted)
+    chat_view.message(turn.role or "user", turn.text, memories, missing, turn.interrupted, persona_avatar)
 
 prompt = st.chat_input(f"Message {persona.name}…")
 if prompt and prompt.strip():

@@ -10,7 +10,9 @@ import streamlit as st
 
 from memory import Memory, MemoryStore
 from memory.export import memories_csv, memories_json
-from ui import resources, sidebar
+from ui import navigation, resources, sidebar
+
+navigation.require_app_frame()
 
 PAGE_SIZE = 100
 

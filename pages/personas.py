@@ -13,7 +13,7 @@ from personas import Persona
 from personas.cards import CardError, parse_card
 from personas.library import AvatarError
 from personas.model import make_id
-from ui import resources
+from ui import navigation, resources
 from ui.persona_form import (
     CARD_TYPES,
     MAX_CARD_MB,
@@ -27,6 +27,8 @@ from ui.persona_form import (
     persona_form,
     thumbnail,
 )
+
+navigation.require_app_frame()
 
 #: How much of a long text the list shows; the editor shows all of it.
 SUMMARY_CHARS = 600

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,14 +26,14 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory, llm_server) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("app")
+@contextmanager
+def running_app(workdir: Path, llm_url: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with its state in ``workdir``; yields its URL."""
     port = free_port()
     env = {
         **os.environ,
         "HOME": str(workdir),
-        "LLM_BASE_URL": llm_server.base_url,
+        "LLM_BASE_URL": llm_url,
         "LLM_BUILTIN_FALLBACK": "false",
         "LLM_TEMPERATURE": "0",
         "LLM_MAX_TOKENS": "120",
@@ -59,6 +60,12 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, llm_server) -> Iterator[st
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory, llm_server) -> Iterator[str]:
+    with running_app(tmp_path_factory.mktemp("app"), llm_server.base_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +166,14 @@ def test_two_tabs_chatting_at_once_lose_nothing(app_url: str, browser) -> None:
         assert sum(text in s for s in shown) == 1, f"{text!r} should be stored exactly once: {shown}"
     for context in contexts:
         context.close()
+
+
+def test_a_deep_link_on_a_fresh_server_opens_inside_the_app(tmp_path, llm_server, browser) -> None:
+    with running_app(tmp_path, llm_server.base_url) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{url}/personas")
+        page.get_by_role("heading", name="Personas").wait_for(timeout=90_000)
+        links = page.get_by_test_id("stSidebarNavLink")
+        labels = [links.nth(i).inner_text().splitlines()[-1].strip() for i in range(links.count())]
+        assert labels == ["Chat", "Personas", "Memories"]  # not the pages/ folder's file names
+        page.close()

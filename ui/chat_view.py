@@ -34,8 +34,9 @@ def safe_stream(tokens: Iterable[str]) -> Iterator[str]:
         yield pending
 
 
-def avatar(role: str) -> str:
-    return USER_AVATAR if role == "user" else PERSONA_AVATAR
+def avatar(role: str, persona_avatar: str | None = None) -> str:
+    """The user's icon, or the persona's image (a file path) when it has one."""
+    return USER_AVATAR if role == "user" else persona_avatar or PERSONA_AVATAR
 
 
 def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[str] = ()) -> None:
@@ -54,8 +55,15 @@ def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[s
             st.caption(f"{missing} more since deleted or edited away.")
 
 
-def message(role: str, text: str, memories: Sequence[Memory] = (), missing: int = 0, interrupted: bool = False) -> None:
-    with st.chat_message(role, avatar=avatar(role)):
+def message(
+    role: str,
+    text: str,
+    memories: Sequence[Memory] = (),
+    missing: int = 0,
+    interrupted: bool = False,
+    persona_avatar: str | None = None,
+) -> None:
+    with st.chat_message(role, avatar=avatar(role, persona_avatar)):
         st.markdown(safe_markdown(text))
         if interrupted:
             st.caption(":material/warning: This reply was interrupted.")
