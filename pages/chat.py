@@ -13,7 +13,7 @@ from llm.prompts import persona_prompt, substitute
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern
 from ui import chat_view, navigation, resources, sidebar
-from ui.reply import prepare_reply, recent_history
+from ui.reply import chosen_turns, exchanges, prepare_reply, recent_history
 
 navigation.require_app_frame()
 
@@ -40,6 +40,10 @@ if (persona.id, persona.background) not in ingested and persona.background.strip
     ingested.add((persona.id, persona.background))
 
 turns = store.transcript(persona.id, conversation_id)
+st.session_state.setdefault("choices", {})  # chosen alternative per reply
+st.session_state.setdefault("lore_used", {})  # lorebook entries per reply id, for this session
+groups = exchanges(turns)
+visible = chosen_turns(groups, st.session_state.choices)  # one turn per message: what the model sees
 avatar_file = library.avatar_path(persona.id)
 persona_avatar = str(avatar_file) if avatar_file else None
 greeting = substitute(persona.first_mes, persona.name, app.user_name)
@@ -54,12 +58,12 @@ def used(turn: Memory) -> tuple[list[Memory], int]:
 
 def context_meter() -> None:
     """How much of the window the next prompt takes (memories as many as the last reply used)."""
-    last_reply = next((t for t in reversed(turns) if t.role == "assistant"), None)
+    last_reply = next((t for t in reversed(visible) if t.role == "assistant"), None)
     memories = used(last_reply)[0] if last_reply else []
     usage = context_usage(
         persona_prompt(persona, app.user_name),
         [m.as_prompt_line() for m in memories],
-        recent_history(turns, greeting),
+        recent_history(visible, greeting),
         config.sampling.max_tokens,
         config.context_window,
     )
@@ -72,17 +76,19 @@ def context_meter() -> None:
 def export_buttons() -> None:
     with st.sidebar.popover("Export conversation", icon=":material/download:", width="stretch"):
         stem = f"{persona.id}-{conversation_id[:8]}"
-        args = (persona.name, app.user_name, greeting, turns)
+        args = (persona.name, app.user_name, greeting, visible)
         st.download_button("Markdown", conversation_markdown(*args), f"{stem}.md", "text/markdown",
                            icon=":material/description:")  # fmt: skip
         st.download_button("SillyTavern (JSONL)", conversation_sillytavern(*args), f"{stem}.jsonl",
                            "application/jsonl", icon=":material/data_object:")  # fmt: skip
 
 
-def reply_to(text: str) -> None:
-    """Store the message, then stream the reply into the page and store it with what it used."""
-    user_turn = store.add_turn(persona.id, conversation_id, "user", text)
-    chat_view.message("user", text)
+def reply_to(text: str, history: list[Memory], user_turn: str | None = None) -> None:
+    """Store the message (unless it is stored already: a retry or a regeneration), then stream
+    the reply into the page and store it with what it used."""
+    if user_turn is None:
+        user_turn = store.add_turn(persona.id, conversation_id, "user", text)
+        chat_view.message("user", text)
     with st.chat_message("assistant", avatar=chat_view.avatar("assistant", persona_avatar)):
         if config.error or not config.model:
             st.error(f"{config.error} Your message is saved.", icon=":material/error:")
@@ -90,7 +96,7 @@ def reply_to(text: str) -> None:
         try:
             budget = config.context_window - config.sampling.max_tokens
             prepared = prepare_reply(
-                store, persona, app.user_name, turns, greeting, text, config.recall_k, budget, exclude=[user_turn]
+                store, persona, app.user_name, history, greeting, text, config.recall_k, budget, exclude=[user_turn]
             )
         except LLMError as exc:
             st.error(f"{exc} Your message is saved.", icon=":material/error:")
@@ -110,14 +116,100 @@ def reply_to(text: str) -> None:
         except LLMError as exc:
             failure = exc
         reply = "".join(chunks)
+        lore = [entry.label for entry in prepared.lore]
         if reply:
-            store.add_turn(persona.id, conversation_id, "assistant", reply, interrupted=failure is not None,
-                           recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
+            reply_id = store.add_turn(persona.id, conversation_id, "assistant", reply, interrupted=failure is not None,
+                                      recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
+            st.session_state.lore_used[reply_id] = lore
+            st.session_state.choices.pop(reply_group_key(user_turn), None)  # show the newest alternative
         if failure:
-            st.error(f"{failure} Your message is saved.", icon=":material/error:")
-        chat_view.memories_used(
-            prepared.memories, lore=[e.name or e.keys[0] for e in prepared.lore if e.keys or e.name]
-        )
+            st.error(f"{failure} Your message is saved; press Retry to try again.", icon=":material/error:")
+            chat_view.memories_used(prepared.memories, lore=lore)
+            return
+    st.rerun()  # redraw from the store: the reply gets its menu, and Regenerate appears
+
+
+def reply_group_key(user_turn: str) -> str:
+    """The choices key of the reply to a user turn: the id of the turn after it."""
+    ids = [t.id for t in turns]
+    return ids[ids.index(user_turn) + 1] if user_turn in ids and ids.index(user_turn) + 1 < len(ids) else ""
+
+
+def answer_again(user_turn: Memory) -> None:
+    """Reply again to a stored user message (Retry / Regenerate): the earlier replies stay as
+    alternatives."""
+    index = visible.index(user_turn)
+    reply_to(user_turn.text, visible[:index], user_turn.id)
+
+
+def message_actions(turn: Memory) -> None:
+    """Copy, edit and delete, in a small menu beside each stored message."""
+    with st.popover("", icon=":material/more_horiz:", help="Copy, edit or delete"):
+        st.code(turn.text, language=None, wrap_lines=True)
+        edit, delete = st.columns(2)
+        if edit.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:"):
+            st.session_state.editing = turn.id
+            st.rerun()
+        if delete.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:"):
+            st.session_state.deleting = turn.id
+            st.rerun()
+
+
+def edit_box(turn: Memory) -> None:
+    text = st.text_area("Edit the message", turn.text, key=f"editing_{turn.id}", label_visibility="collapsed")
+    save, cancel = st.columns([1, 6])
+    if save.button("Save", key=f"save_{turn.id}", type="primary"):
+        if text.strip() and text != turn.text:
+            store.update(turn.id, text=text)  # its memory follows: re-embedded, recalled as edited
+        del st.session_state.editing
+        st.rerun()
+    if cancel.button("Cancel", key=f"cancel_{turn.id}"):
+        del st.session_state.editing
+        st.rerun()
+
+
+def delete_box(turn: Memory) -> None:
+    st.warning("Delete this message? It is also forgotten as a memory.", icon=":material/warning:")
+    yes, no = st.columns([1, 6])
+    if yes.button("Delete", key=f"confirm_delete_{turn.id}", type="primary"):
+        store.delete(turn.id)
+        del st.session_state.deleting
+        st.rerun()
+    if no.button("Cancel", key=f"cancel_delete_{turn.id}"):
+        del st.session_state.deleting
+        st.rerun()
+
+
+def switcher(group: list[Memory]) -> None:
+    """‹ 2/3 › between the alternatives of a reply."""
+    key = group[0].id
+    current = min(st.session_state.choices.get(key, len(group) - 1), len(group) - 1)
+    back, label, forward, _ = st.columns([1, 2, 1, 12], vertical_alignment="center")
+    if back.button("", key=f"back_{key}", icon=":material/chevron_left:", disabled=current == 0):
+        st.session_state.choices[key] = current - 1
+        st.rerun()
+    label.caption(f"{current + 1} / {len(group)}")
+    if forward.button("", key=f"forward_{key}", icon=":material/chevron_right:", disabled=current == len(group) - 1):
+        st.session_state.choices[key] = current + 1
+        st.rerun()
+
+
+def show(turn: Memory, group: list[Memory]) -> None:
+    with st.chat_message(turn.role or "user", avatar=chat_view.avatar(turn.role or "user", persona_avatar)):
+        if st.session_state.get("editing") == turn.id:
+            edit_box(turn)
+            return
+        text_col, menu_col = st.columns([20, 1])
+        with text_col:
+            chat_view.body(turn.text, turn.interrupted)
+        with menu_col:
+            message_actions(turn)
+        if st.session_state.get("deleting") == turn.id:
+            delete_box(turn)
+        if len(group) > 1:
+            switcher(group)
+        if turn.role == "assistant":
+            chat_view.memories_used(*used(turn), lore=st.session_state.lore_used.get(turn.id, ()))
 
 
 context_meter()
@@ -131,8 +223,8 @@ if config.error:
 
 shown_key = f"shown_{conversation_id}"
 shown = st.session_state.get(shown_key, VISIBLE_MESSAGES)
-if len(turns) > shown:
-    earlier = len(turns) - shown
+if len(groups) > shown:
+    earlier = len(groups) - shown
     if st.button(
         f"Show {min(earlier, VISIBLE_MESSAGES)} earlier messages ({earlier} hidden)", icon=":material/expand_less:"
     ):
@@ -140,11 +232,17 @@ if len(turns) > shown:
         st.rerun()
 elif greeting:
     chat_view.message("assistant", greeting, persona_avatar=persona_avatar)
-for turn in turns[-shown:]:
-    memories, missing = used(turn) if turn.role == "assistant" else ([], 0)
-    chat_view.message(turn.role or "user", turn.text, memories, missing, turn.interrupted, persona_avatar)
+for turn, group in list(zip(visible, groups, strict=True))[-shown:]:
+    show(turn, group)
 
+last = visible[-1] if visible else None
 prompt = st.chat_input(f"Message {persona.name}…")
+if last is not None and not prompt:
+    unanswered = last.role == "user" or last.interrupted
+    target = last if last.role == "user" else visible[-2] if len(visible) > 1 else None
+    label, icon = ("Retry", ":material/refresh:") if unanswered else ("Regenerate", ":material/autorenew:")
+    if target is not None and target.role == "user" and st.button(label, icon=icon, key="answer_again"):
+        answer_again(target)
 if prompt and prompt.strip():
     if len(prompt) > MAX_MESSAGE_CHARS:
         st.error(
@@ -154,4 +252,4 @@ if prompt and prompt.strip():
         with st.expander("Your message (copy it from here)"):
             st.code(prompt, language=None)
     else:
-        reply_to(prompt.strip())
+        reply_to(prompt.strip(), visible)

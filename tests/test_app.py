@@ -253,3 +253,57 @@ def test_long_conversation_shows_the_latest_messages_first(app_env) -> None:
     assert len(at.chat_message) == 120
     next(b for b in at.button if "earlier messages" in b.label).click().run()
     assert len(at.chat_message) == 131 and "new navigator" in texts(at.chat_message[0])[0]
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_regenerate_keeps_the_earlier_reply_reachable(app_env) -> None:
+    at = new_app()
+    at.session_state["temperature"] = 1.5  # a different second reply
+    at.chat_input[0].set_value("Describe the Kestrel in one sentence.").run()
+    first = texts(at.chat_message[2])[0]
+    button(at, "Regenerate").click().run()
+    assert not at.exception
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    turns = store.transcript("mara-voss", at.session_state["conversation_id"])
+    assert [t.role for t in turns] == ["user", "assistant", "assistant"] and turns[1].text == first
+    at.run()
+    assert len(at.chat_message) == 3 and texts(at.chat_message[2])[0] == turns[2].text
+    assert any(c.value == "2 / 2" for c in at.chat_message[2].caption)
+    at.button(key=f"back_{turns[1].id}").click().run()  # ‹ : back to the first reply
+    assert texts(at.chat_message[2])[0] == first
+    assert any(c.value == "1 / 2" for c in at.chat_message[2].caption)
+
+
+def test_retry_after_the_server_was_down(app_env, monkeypatch, llm_server) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    at = new_app()
+    at.chat_input[0].set_value("Are you there, captain?").run()
+    assert any("press Retry" in e.value or "Your message is saved" in e.value for e in at.error)
+    at.sidebar.text_input(key="base_url").set_value(llm_server.base_url).run()
+    button(at, "Retry").click().run()
+    assert not at.exception
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    turns = store.transcript("mara-voss", at.session_state["conversation_id"])
+    assert (turns[0].role, turns[0].text) == ("user", "Are you there, captain?")
+    assert [t.role for t in turns] == ["user", "assistant"]  # the message was not stored twice
+
+
+def test_edit_and_delete_a_message_and_its_memory(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("My sister lives in Lyon.").run()
+    at.run()
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    user_turn, reply = store.transcript("mara-voss", at.session_state["conversation_id"])
+    at.button(key=f"edit_{user_turn.id}").click().run()
+    at.text_area(key=f"editing_{user_turn.id}").input("My sister lives in Marseille.")
+    at.button(key=f"save_{user_turn.id}").click().run()
+    assert texts(at.chat_message[1])[0] == "My sister lives in Marseille."
+    assert store.recall("mara-voss", "Where does my sister live?", k=1)[0].text == "My sister lives in Marseille."
+    at.button(key=f"delete_{reply.id}").click().run()
+    at.button(key=f"confirm_delete_{reply.id}").click().run()
+    assert [t.id for t in store.transcript("mara-voss", at.session_state["conversation_id"])] == [user_turn.id]
+    assert len(at.chat_message) == 2
+    assert any(b.label == "Retry" for b in at.button)  # the message has no reply now

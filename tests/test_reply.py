@@ -58,3 +58,21 @@ def test_memories_that_do_not_fit_are_not_reported_as_used(store: MemoryStore) -
     prepared = prepare_reply(store, PERSONA, "Sam", [], "", "harbour lights", 5, budget=450)
     assert 0 < len(prepared.memories) < 5
     assert len(prepared.memories) == len(prepared.parts.memories)
+
+
+def test_consecutive_replies_are_alternatives_of_one_message(store: MemoryStore) -> None:
+    from ui.reply import chosen_turns, exchanges
+
+    for i, role in enumerate(["user", "assistant", "assistant", "user", "assistant"]):
+        store.add_turn("mara", "alt", role, f"{role} {i}", T0 + timedelta(seconds=i))
+    turns = store.transcript("mara", "alt")
+    groups = exchanges(turns)
+    assert [[t.text for t in g] for g in groups] == [
+        ["user 0"],
+        ["assistant 1", "assistant 2"],
+        ["user 3"],
+        ["assistant 4"],
+    ]
+    assert [t.text for t in chosen_turns(groups, {})] == ["user 0", "assistant 2", "user 3", "assistant 4"]
+    assert chosen_turns(groups, {groups[1][0].id: 0})[1].text == "assistant 1"
+    assert chosen_turns(groups, {groups[1][0].id: 9})[1].text == "assistant 2"

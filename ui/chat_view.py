@@ -64,7 +64,11 @@ def message(
     persona_avatar: str | None = None,
 ) -> None:
     with st.chat_message(role, avatar=avatar(role, persona_avatar)):
-        st.markdown(safe_markdown(text))
-        if interrupted:
-            st.caption(":material/warning: This reply was interrupted.")
+        body(text, interrupted)
         memories_used(memories, missing)
+
+
+def body(text: str, interrupted: bool = False) -> None:
+    st.markdown(safe_markdown(text))
+    if interrupted:
+        st.caption(":material/warning: This reply was interrupted.")

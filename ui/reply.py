@@ -3,7 +3,7 @@ all fitted to the context budget. No Streamlit here, so benchmarks and tests cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from llm import PromptParts, assemble
@@ -59,3 +59,21 @@ def prepare_reply(
         budget=budget,
     )
     return PreparedReply(parts, memories[: len(parts.memories)], lore)
+
+
+def exchanges(turns: Sequence[Memory]) -> list[list[Memory]]:
+    """The conversation as messages: a user turn alone, and consecutive assistant turns together
+    as the alternatives of one reply (regenerated or retried), oldest first."""
+    groups: list[list[Memory]] = []
+    for turn in turns:
+        if turn.role == "assistant" and groups and groups[-1][0].role == "assistant":
+            groups[-1].append(turn)
+        else:
+            groups.append([turn])
+    return groups
+
+
+def chosen_turns(groups: Sequence[Sequence[Memory]], choices: Mapping[str, int]) -> list[Memory]:
+    """One turn per message: the alternative chosen for it (keyed by its first turn's id), else
+    the newest."""
+    return [group[min(choices.get(group[0].id, len(group) - 1), len(group) - 1)] for group in groups]
