@@ -34,7 +34,7 @@ def _package_dir(name: str) -> Path:
 class OfflineMiniLM(ONNXMiniLM_L6_V2):
     """all-MiniLM-L6-v2 (384 dimensions, cosine) from files installed by pip."""
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 16) -> None:
         super().__init__(preferred_providers=["CPUExecutionProvider"])
         self._batch_size = batch_size
 
@@ -75,6 +75,15 @@ class OfflineMiniLM(ONNXMiniLM_L6_V2):
         if not batches:
             return np.zeros((0, 384), dtype=np.float32)
         return np.concatenate(batches)
+
+    def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Unit vectors of ``texts`` (rows in the same order). Texts are batched by length, so
+        that little time goes into padding a short chat message to a long one."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.zeros((len(texts), 384), dtype=np.float32)
+        if texts:
+            vectors[order] = self._forward([texts[i] for i in order])
+        return vectors
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> OfflineMiniLM:

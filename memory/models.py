@@ -23,13 +23,31 @@ class Memory:
     source: str | None = None  # where a background chunk came from
     recalled: list[tuple[str, float]] = field(default_factory=list)  # (memory id, score) a reply used
     interrupted: bool = False  # a reply cut short by an error
+    speaker: str | None = None  # who said a turn, when known by name (else the role says it)
+    context: str | None = None  # the turn it answered ("Speaker: text", shortened), if any
+    duplicate_of: str | None = None  # an earlier, near-identical memory (see memory.ranking)
 
     def as_prompt_line(self) -> str:
-        """How the memory reads in the prompt: turns say who said it and when."""
+        """How the memory reads in the prompt: turns say who said it, when, and what they were
+        answering, so that a bare "Yes, last Friday!" still makes sense on its own."""
         if self.kind == "background":
             return self.text
-        speaker = "You said" if self.role == "assistant" else "The user said"
-        return f"({self.created_at:%Y-%m-%d}) {speaker}: {self.text}"
+        default = "You said" if self.role == "assistant" else "The user said"
+        said = f"{self.speaker} said" if self.speaker else default
+        line = f"({self.created_at:%Y-%m-%d}) {said}: {self.text}"
+        return f"{line} (replying to {self.context})" if self.context else line
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """A turn to store with :meth:`MemoryStore.add_turns`."""
+
+    role: str  # "user" / "assistant"
+    text: str
+    created_at: datetime | None = None  # default: now
+    speaker: str | None = None  # who said it, when known by name
+    recalled: tuple[tuple[str, float], ...] = ()
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)

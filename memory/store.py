@@ -3,7 +3,14 @@
 One Chroma collection per persona (named from a hash of the persona id, since Chroma limits
 collection names), cosine space, embeddings computed offline by :class:`OfflineMiniLM`.
 Each record's metadata: ``persona_id, kind, role, conversation_id, created_at`` (epoch seconds),
-``pinned``, ``source``, ``recalled`` (JSON) and ``interrupted``.
+``pinned``, ``source``, ``recalled`` (JSON), ``interrupted``, and for turns ``speaker`` (a name,
+when known), ``context`` (the turn it answered, shortened) and ``duplicate_of``.
+
+The document is always the memory's own text (what the UI shows and edits); the embedding is
+computed by the store from "speaker: text" for turns. Lexical search is an in-process BM25 mirror
+of each collection (:mod:`memory.lexical`), rebuilt from Chroma when another process wrote: every
+write of this store stamps the collection's metadata with a new ``rev`` token.
+Recall fuses both (:mod:`memory.ranking`).
 """
 
 from __future__ import annotations
@@ -12,11 +19,15 @@ import builtins
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import chromadb
+import numpy as np
+import numpy.typing as npt
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
@@ -25,10 +36,16 @@ from memory import ranking
 from memory.chunking import chunk_text
 from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM
-from memory.models import Conversation, Kind, Memory
+from memory.lexical import Entry, LexicalIndex
+from memory.models import Conversation, Kind, Memory, NewTurn
 
 COLLECTION_PREFIX = "persona-"
 _INCLUDE = ["documents", "metadatas"]
+#: Characters of the previous turn kept with a turn as its ``context``.
+CONTEXT_CHARS = 160
+_BATCH = 64  # memories embedded and written per Chroma call
+_PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
+_ROLE_LABEL = {"user": "the user", "assistant": "you"}
 
 
 def collection_name(persona_id: str) -> str:
@@ -69,11 +86,37 @@ def _memory(memory_id: str, text: str, meta: dict[str, Any], score: float | None
         source=meta.get("source"),
         recalled=[tuple(pair) for pair in json.loads(meta.get("recalled", "[]"))],
         interrupted=bool(meta.get("interrupted", False)),
+        speaker=meta.get("speaker"),
+        context=meta.get("context"),
+        duplicate_of=meta.get("duplicate_of"),
     )
 
 
 def _records(result: dict[str, Any]) -> list[Memory]:
     return [_memory(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)]
+
+
+def _indexed_text(text: str, meta: dict[str, Any]) -> str:
+    """What is embedded: a turn with who said it ("Melanie: ..."), background as it is."""
+    if meta["kind"] != "turn":
+        return text
+    return f"{meta.get('speaker') or meta.get('role') or 'someone'}: {text}"
+
+
+def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
+    return Entry(
+        id=memory_id,
+        kind=meta["kind"],
+        text=text,
+        created_at=meta["created_at"],
+        conversation_id=meta.get("conversation_id"),
+        speaker=meta.get("speaker") or meta.get("role"),
+    )
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class MemoryStore:
@@ -86,6 +129,8 @@ class MemoryStore:
     def __init__(self, client: ClientAPI, embedding_function: OfflineMiniLM | None = None) -> None:
         self._client = client
         self._embed = embedding_function or OfflineMiniLM()
+        self._mirrors: dict[str, LexicalIndex] = {}
+        self._lock = threading.RLock()
 
     @classmethod
     def open(
@@ -137,26 +182,130 @@ class MemoryStore:
                 return collection
         raise KeyError(f"no memory with id {memory_id!r}")
 
+    # -- the lexical mirror and embeddings ------------------------------------------------------
+
+    def _vectors(self, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
+        encode = getattr(self._embed, "encode", None)
+        if encode is not None:
+            return encode(texts)
+        return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
+
+    def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
+        """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
+        with self._lock:
+            index = self._mirrors.setdefault(persona_id, LexicalIndex())
+        rev = (collection.metadata or {}).get("rev")
+        size = collection.count() if size is None else size
+        if index.rev != rev or len(index) != size:
+            entries = []
+            for offset in range(0, size, _PAGE):
+                page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
+                entries += [
+                    _entry(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+                ]
+            index.replace_all(entries, rev)
+        return index
+
+    def _touch(self, persona_id: str, collection: Collection, index: LexicalIndex) -> None:
+        """Stamp the collection with a new ``rev`` that this process's mirror matches."""
+        rev = uuid.uuid4().hex
+        collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, "rev": rev})
+        index.rev = rev
+
+    def _duplicates(
+        self,
+        collection: Collection,
+        ids: builtins.list[str],
+        texts: builtins.list[str],
+        kind: str,
+        vectors: npt.NDArray[np.float32],
+    ) -> dict[str, str]:
+        """For each new memory that is near-identical (:func:`ranking.near_duplicate`) to a
+        stored one of the same kind, or to an earlier one of the batch: the id of that original."""
+        found: dict[str, str] = {}
+        size = collection.count()
+        if size:
+            result = collection.query(
+                query_embeddings=vectors, n_results=min(size, 3), include=["documents", "metadatas", "distances"]
+            )
+            for n, own in enumerate(ids):
+                for other, document, meta, distance in zip(
+                    result["ids"][n],
+                    result["documents"][n],
+                    result["metadatas"][n],
+                    result["distances"][n],
+                    strict=True,
+                ):
+                    if (
+                        other != own
+                        and meta["kind"] == kind
+                        and ranking.near_duplicate(1.0 - distance, texts[n], document)
+                    ):
+                        found[own] = meta.get("duplicate_of") or other
+                        break
+        similar = vectors @ vectors.T
+        for i, own in enumerate(ids):
+            for j in range(i):
+                if own not in found and ids[j] != own and ranking.near_duplicate(similar[i, j], texts[i], texts[j]):
+                    found[own] = found.get(ids[j], ids[j])
+        return found
+
     # -- writing -------------------------------------------------------------------------------
 
-    def add_background(self, persona_id: str, text: str, source: str | None = None) -> builtins.list[str]:
+    def add_background(
+        self,
+        persona_id: str,
+        text: str,
+        source: str | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> builtins.list[str]:
         """Store ``text`` as background chunks; returns their ids. Idempotent: a chunk already
-        stored for this persona is not stored again (its id is a hash of its text)."""
+        stored for this persona is not stored again (its id is a hash of its text), nor is one
+        near-identical to a stored chunk (its id is then the stored chunk's). ``progress(done,
+        total)`` is called as chunks are embedded."""
         chunks = chunk_text(text)
         ids = [f"bg-{_digest(persona_id, chunk)}" for chunk in chunks]
         unique = dict(zip(ids, chunks, strict=True))
         collection = self._collection(persona_id)
-        existing = set(collection.get(ids=builtins.list(unique), include=[])["ids"]) if unique else set()
+        index = self._mirror(persona_id, collection)
+        existing: set[str] = set()
+        for start in range(0, len(unique), _PAGE):
+            existing |= set(collection.get(ids=builtins.list(unique)[start : start + _PAGE], include=[])["ids"])
         new = {i: c for i, c in unique.items() if i not in existing}
-        if new:
-            now = _now().timestamp()
-            meta = {"persona_id": persona_id, "kind": "background", "created_at": now, "pinned": False}
-            if source:
-                meta["source"] = source
-            collection.add(
-                ids=builtins.list(new), documents=builtins.list(new.values()), metadatas=[dict(meta) for _ in new]
-            )
-        return ids
+        same: dict[str, str] = {}
+        done = len(unique) - len(new)
+        if progress:
+            progress(done, len(unique))
+        items = builtins.list(new.items())
+        for start in range(0, len(items), _BATCH):
+            batch = items[start : start + _BATCH]
+            batch_ids = [i for i, _ in batch]
+            vectors = self._vectors([c for _, c in batch])
+            duplicates = self._duplicates(collection, batch_ids, [c for _, c in batch], "background", vectors)
+            same.update(duplicates)
+            keep = [n for n, i in enumerate(batch_ids) if i not in duplicates]
+            if keep:
+                meta: dict[str, Any] = {
+                    "persona_id": persona_id,
+                    "kind": "background",
+                    "created_at": _now().timestamp(),
+                    "pinned": False,
+                }
+                if source:
+                    meta["source"] = source
+                collection.add(
+                    ids=[batch_ids[n] for n in keep],
+                    documents=[batch[n][1] for n in keep],
+                    metadatas=[dict(meta) for _ in keep],
+                    embeddings=vectors[keep],
+                )
+                index.upsert([Entry(batch_ids[n], "background", batch[n][1], meta["created_at"]) for n in keep])
+                self._touch(persona_id, collection, index)
+            done += len(batch)
+            if progress:
+                progress(done, len(unique))
+        return [same.get(i, i) for i in ids]
 
     def add_turn(
         self,
@@ -168,45 +317,102 @@ class MemoryStore:
         *,
         recalled: Sequence[tuple[str, float]] = (),
         interrupted: bool = False,
+        speaker: str | None = None,
     ) -> str:
         """Store one conversation turn and return its id. ``recalled``: the (memory id, score)
-        pairs a reply was given, shown under it. Idempotent for the same turn and time."""
-        moment = _as_utc(created_at or _now())
-        memory_id = f"turn-{_digest(persona_id, conversation_id, role, moment.isoformat(), text)}"
-        meta: dict[str, Any] = {
-            "persona_id": persona_id,
-            "kind": "turn",
-            "role": role,
-            "conversation_id": conversation_id,
-            "created_at": moment.timestamp(),
-            "pinned": False,
-        }
-        if recalled:
-            meta["recalled"] = json.dumps([[i, round(s, 4)] for i, s in recalled])
-        if interrupted:
-            meta["interrupted"] = True
-        self._collection(persona_id).upsert(ids=[memory_id], documents=[text], metadatas=[meta])
-        return memory_id
+        pairs a reply was given, shown under it. ``speaker``: who said it, when known by name.
+        Idempotent for the same turn and time."""
+        turn = NewTurn(role, text, created_at, speaker=speaker, recalled=tuple(recalled), interrupted=interrupted)
+        return self.add_turns(persona_id, conversation_id, [turn])[0]
+
+    def add_turns(self, persona_id: str, conversation_id: str, turns: Sequence[NewTurn]) -> builtins.list[str]:
+        """Store many turns of one conversation at once (faster than one by one: embedded and
+        written in batches); returns their ids in the order given."""
+        if not turns:
+            return []
+        moments = [_as_utc(t.created_at or _now()) for t in turns]
+        ids = [
+            f"turn-{_digest(persona_id, conversation_id, t.role, m.isoformat(), t.text)}"
+            for t, m in zip(turns, moments, strict=True)
+        ]
+        first = {memory_id: n for n, memory_id in reversed(builtins.list(enumerate(ids)))}
+        collection = self._collection(persona_id)
+        index = self._mirror(persona_id, collection)
+        order = sorted(first.values(), key=lambda n: moments[n])
+        previous = index.previous_turn(conversation_id, moments[order[0]].timestamp())
+        metas: builtins.list[dict[str, Any]] = [{} for _ in turns]
+        for n in order:
+            turn = turns[n]
+            meta: dict[str, Any] = {
+                "persona_id": persona_id,
+                "kind": "turn",
+                "role": turn.role,
+                "conversation_id": conversation_id,
+                "created_at": moments[n].timestamp(),
+                "pinned": False,
+            }
+            if turn.speaker:
+                meta["speaker"] = turn.speaker
+            if previous is not None:
+                who, said = previous
+                meta["context"] = f"{_ROLE_LABEL.get(who or '', who)}: {_shorten(said, CONTEXT_CHARS)}"
+            if turn.recalled:
+                meta["recalled"] = json.dumps([[i, round(s, 4)] for i, s in turn.recalled])
+            if turn.interrupted:
+                meta["interrupted"] = True
+            metas[n] = meta
+            previous = (turn.speaker or turn.role, turn.text)
+        for start in range(0, len(order), _BATCH):
+            batch = order[start : start + _BATCH]
+            batch_ids = [ids[n] for n in batch]
+            vectors = self._vectors([_indexed_text(turns[n].text, metas[n]) for n in batch])
+            texts = [turns[n].text for n in batch]
+            for own, original in self._duplicates(collection, batch_ids, texts, "turn", vectors).items():
+                metas[first[own]]["duplicate_of"] = original
+            collection.upsert(
+                ids=batch_ids,
+                documents=texts,
+                metadatas=[metas[n] for n in batch],
+                embeddings=vectors,
+            )
+            index.upsert([_entry(ids[n], turns[n].text, metas[n]) for n in batch])
+            self._touch(persona_id, collection, index)
+        return ids
 
     def update(self, memory_id: str, text: str | None = None, pinned: bool | None = None) -> Memory:
-        """Change a memory's text (re-embedded) and/or its pinned flag."""
+        """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag."""
         collection = self._owner(memory_id)
-        current = _records(collection.get(ids=[memory_id], include=_INCLUDE))[0]
-        meta = {"pinned": current.pinned if pinned is None else pinned}
+        current = collection.get(ids=[memory_id], include=_INCLUDE)
+        meta = dict(current["metadatas"][0])
+        persona_id = meta["persona_id"]
+        if pinned is not None:
+            meta["pinned"] = pinned
         if text is None:
             collection.update(ids=[memory_id], metadatas=[meta])
         else:
-            collection.update(ids=[memory_id], documents=[text], metadatas=[meta])
+            index = self._mirror(persona_id, collection)
+            vectors = self._vectors([_indexed_text(text, meta)])
+            meta.pop("duplicate_of", None)
+            collection.upsert(ids=[memory_id], documents=[text], metadatas=[meta], embeddings=vectors)
+            index.upsert([_entry(memory_id, text, meta)])
+            self._touch(persona_id, collection, index)
         return _records(collection.get(ids=[memory_id], include=_INCLUDE))[0]
 
     def delete(self, memory_id: str) -> None:
-        self._owner(memory_id).delete(ids=[memory_id])
+        collection = self._owner(memory_id)
+        persona_id = (collection.metadata or {})["persona_id"]
+        index = self._mirror(persona_id, collection)
+        collection.delete(ids=[memory_id])
+        index.delete([memory_id])
+        self._touch(persona_id, collection, index)
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
         name = collection_name(persona_id)
         if any(c.name == name for c in self._client.list_collections()):
             self._client.delete_collection(name)
+        with self._lock:
+            self._mirrors.pop(persona_id, None)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -231,40 +437,75 @@ class MemoryStore:
 
         ``conversation_id`` limits the turns considered to that conversation (background is
         always considered); ``exclude`` skips ids already in the prompt (the recent history).
-        Ranking: see :mod:`memory.ranking`.
+        Candidates come from dense and lexical search; ranking: see :mod:`memory.ranking`.
         """
         collection = self._collection(persona_id)
         size = collection.count()
         if k <= 0 or size == 0 or not query.strip():
             return []
+        index = self._mirror(persona_id, collection, size)
         excluded = set(exclude)
+        wanted = max(ranking.CANDIDATES, 4 * k) + len(excluded)
         where = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
-        result = collection.query(
-            query_texts=[query],
-            n_results=min(size, max(4 * k, 20) + len(excluded)),
+        vector = self._vectors([query])[0]
+        dense = collection.query(
+            query_embeddings=[vector],
+            n_results=min(size, wanted),
             where=where,
             include=["documents", "metadatas", "distances"],
         )
+        found: dict[str, tuple[str, dict[str, Any], float]] = {
+            i: (d, m, 1.0 - distance)
+            for i, d, m, distance in zip(
+                dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0], strict=True
+            )
+        }
+        lexical = index.search(query, wanted, conversation_id)
+        missing = [i for i in lexical if i not in found]
+        if missing:
+            extra = collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            similarities = np.asarray(extra["embeddings"], dtype=np.float32) @ vector
+            for i, d, m, similarity in zip(
+                extra["ids"], extra["documents"], extra["metadatas"], similarities, strict=True
+            ):
+                found[i] = (d, m, float(similarity))
+        best = max(lexical.values(), default=0.0)
+        base = {
+            i: ranking.base(cosine, ranking.lexical(lexical.get(i, 0.0), best), ranking.importance(text))
+            for i, (text, _, cosine) in found.items()
+        }
+        around = index.adjacent(builtins.list(found))
         moment = _as_utc(now or _now())
+        present = ranking.asks_about_present(query)
         scored = []
-        for memory_id, text, meta, distance in zip(
-            result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-        ):
+        for memory_id, (text, meta, _) in found.items():
             if memory_id in excluded:
                 continue
-            memory = _memory(memory_id, text, meta)
+            before, after, answers = around.get(memory_id, (None, None, False))
+            relevance = base[memory_id] + ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
             value = ranking.score(
-                similarity=1.0 - distance,
-                created_at=memory.created_at,
+                relevance,
+                created_at=datetime.fromtimestamp(meta["created_at"], UTC),
                 now=moment,
-                pinned=memory.pinned,
-                timeless=memory.kind == "background",
+                pinned=bool(meta.get("pinned", False)),
+                timeless=meta["kind"] == "background",
+                present=present,
+                change=present and ranking.announces_change(text),
             )
             scored.append(_memory(memory_id, text, meta, round(value, 4)))
         scored.sort(key=lambda m: m.score or 0.0, reverse=True)
-        return scored[:k]
+        recalled: builtins.list[Memory] = []
+        seen: set[str] = set()
+        for memory in scored:
+            group = memory.duplicate_of or memory.id
+            if group not in seen:
+                seen.add(group)
+                recalled.append(memory)
+            if len(recalled) == k:
+                break
+        return recalled
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""

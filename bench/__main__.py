@@ -1,0 +1,22 @@
+"""``python -m bench [--quick]``: every benchmark, each printing its table; results in bench/results.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import locomo, persona_chats, scale, write_section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the memory benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="a subset of each (a minute or two)")
+    args = parser.parse_args()
+    suffix = "-quick" if args.quick else ""
+    for name, module in (("persona-chats", persona_chats), ("locomo", locomo), ("scale", scale)):
+        markdown = module.run(quick=args.quick)
+        print(markdown, flush=True)
+        write_section(name + suffix, markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,391 @@
+"""Lexical search over one persona's memories: BM25 over words stemmed by SQLite FTS5's porter
+tokenizer (stdlib ``sqlite3``), scored with numpy.
+
+The index lives in process memory and is a *mirror* of the persona's Chroma collection, never a
+second source of truth, so it works the same against the embedded store and a ``chroma run``
+server:
+
+- built lazily from the collection's documents and metadata on first use;
+- kept in step by the store's own writes (add, update, delete), which also stamp the collection's
+  metadata with a fresh ``rev`` token;
+- rebuilt from Chroma whenever that token or the collection's count differs from what this
+  process last wrote or read, i.e. when another process (another app instance, a script) wrote.
+  (One window is left: another process editing a text in place between this store's write and
+  its stamp goes unseen until the next write of either; adds and deletes change the count.)
+
+Why not the alternatives: Chroma 1.5.9 has BM25 sparse vectors and hybrid ``Collection.search``,
+but only for distributed and hosted Chroma (local clients raise NotImplementedError); a sidecar
+index file next to the embedded store would not exist in client/server mode; ``bm25s`` is fast
+but cannot add or remove a document without re-indexing everything, and a chat adds one with
+every message.
+
+Each turn is indexed with its context, weighted per field (see :data:`memory.ranking.COLUMNS`):
+its own text, who said it, the turns just before and after it in the same conversation, two more
+turns either side, and its date in words ("8 May 2023"). Only the turn's own text is ever
+returned; the context just helps a reply like "Yes, last Friday!" be found by what it answers.
+
+The score is FTS5's own bm25 with column weights (k1 = 1.2, b = 0.75, weighted term frequency,
+the row's length over all its fields). FTS5 itself computed it first, but scoring every row that
+shares a word with the query, seven times over (each turn's words also sit in six neighbours'
+context), took 90 ms at 100,000 memories. Here FTS5 only tokenizes and stems; the postings are
+plain lists of row numbers, and a query term's context is spread to the neighbours with
+``numpy.bincount`` at query time (a few ms at 100,000). A SQLite table keeps the rows' order in
+their conversation, for the neighbours and for :meth:`LexicalIndex.adjacent`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from memory import ranking
+
+#: How far the context fields reach, in turns of the same conversation.
+NEAR = 1
+FAR = 3
+K1 = 1.2
+B = 0.75
+
+_WORD = re.compile(r"\w+")
+
+#: Words that carry no topic in a question ("what did she say about ..."). Matching them would
+#: rank long chatty turns first; rare words, names and numbers are what lexical search is for.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing done down during each either ever few for
+    from further get got had has have having he her here hers herself him himself his how i if in
+    into is it its itself just kind like me might more most much must my myself no nor not now of
+    off on once one only or other our ours ourselves out over own same say said she should so some
+    such than that the their theirs them themselves then there these they this those through to too
+    under until up us very was we were what when where which while who whom whose why will with
+    would you your yours yourself yourselves""".split()  # noqa: SIM905
+)
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of ``query`` worth matching: lower-cased, each once, without stopwords and
+    single letters (the "s" of "Caroline's")."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def date_words(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the index keeps of a memory."""
+
+    id: str
+    kind: str
+    text: str
+    created_at: float  # epoch seconds
+    conversation_id: str | None = None
+    speaker: str | None = None
+
+
+class LexicalIndex:
+    """An in-memory BM25 index of one persona's memories. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._lock = threading.RLock()
+        self.rev: str | None = None  # the collection's ``rev`` this mirror matches
+        self._db.executescript(
+            """
+            CREATE TABLE docs(
+                rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
+                text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT);
+            CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
+            CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
+            CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance');
+            """
+        )
+        self._clear()
+
+    def _clear(self) -> None:
+        self._terms: dict[str, int] = {}
+        self._own: dict[int, list[int]] = {}  # term -> rows whose text or speaker has it (once per use)
+        self._dated: dict[int, list[int]] = {}  # term -> rows whose date has it
+        self._cache: dict[tuple[str, int], tuple[int, npt.NDArray[np.int64]]] = {}  # postings as arrays
+        self._ids: dict[int, str] = {}
+        size = 1024
+        self._alive = np.zeros(size, dtype=bool)
+        self._own_len = np.zeros(size, dtype=np.float64)
+        self._date_len = np.zeros(size, dtype=np.float64)
+        self._near = np.full((2 * FAR, size), -1, dtype=np.int64)  # neighbours, nearest first, before/after
+        self._lengths: npt.NDArray[np.float64] | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def _stems(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text's words, stemmed by FTS5's porter tokenizer."""
+        out: list[list[str]] = [[] for _ in texts]
+        self._db.executemany("INSERT INTO scratch(rowid, x) VALUES (?, ?)", [(n + 1, t) for n, t in enumerate(texts)])
+        for term, doc in self._db.execute("SELECT term, doc FROM scratch_terms"):
+            out[doc - 1].append(term)
+        self._db.execute("INSERT INTO scratch(scratch) VALUES ('delete-all')")
+        return out
+
+    def _numbers(self, words: list[str]) -> list[int]:
+        return [self._terms.setdefault(word, len(self._terms)) for word in words]
+
+    def _grow(self, rowid: int) -> None:
+        size = len(self._alive)
+        if rowid < size:
+            return
+        while size <= rowid:
+            size *= 2
+        extra = size - len(self._alive)
+        self._alive = np.concatenate([self._alive, np.zeros(extra, dtype=bool)])
+        self._own_len = np.concatenate([self._own_len, np.zeros(extra)])
+        self._date_len = np.concatenate([self._date_len, np.zeros(extra)])
+        self._near = np.concatenate([self._near, np.full((2 * FAR, extra), -1, dtype=np.int64)], axis=1)
+
+    def _add_tokens(self, rows: Sequence[tuple[int, str, str, str | None, float]]) -> None:
+        """Index (rowid, id, kind, text + speaker, created_at) rows' words."""
+        if not rows:
+            return
+        own = self._stems([text for _, _, _, text, _ in rows])
+        dates = self._stems(
+            [date_words(datetime.fromtimestamp(c, UTC)) if k == "turn" else "" for _, _, k, _, c in rows]
+        )
+        self._grow(max(r[0] for r in rows))
+        for (rowid, memory_id, _, _, _), words, date in zip(rows, own, dates, strict=True):
+            self._ids[rowid] = memory_id
+            self._alive[rowid] = True
+            self._own_len[rowid] = len(words)
+            self._date_len[rowid] = len(date)
+            for term in self._numbers(words):
+                self._own.setdefault(term, []).append(rowid)
+            for term in self._numbers(date):
+                self._dated.setdefault(term, []).append(rowid)
+        self._lengths = None
+
+    def _drop(self, rowids: Iterable[int]) -> None:
+        for rowid in rowids:
+            self._ids.pop(rowid, None)
+            self._alive[rowid] = False
+            self._near[:, rowid] = -1
+        self._lengths = None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def replace_all(self, entries: Iterable[Entry], rev: str | None) -> None:
+        """Drop everything and index ``entries`` (a rebuild from the collection)."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM docs")
+            self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'docs'")
+            self._clear()
+            self._insert(entries)
+            rows = self._db.execute(
+                "SELECT rowid, id, kind, text, created_at, conversation_id, speaker FROM docs "
+                "ORDER BY kind, conversation_id, created_at, rowid"
+            ).fetchall()
+            self._add_tokens([(r[0], r[1], r[2], f"{r[3]} {r[6] or ''}", r[4]) for r in rows])
+            for i, (rowid, _, kind, _, _, conversation_id, _) in enumerate(rows):
+                if kind != "turn":
+                    continue
+                for side, step in ((0, -1), (FAR, 1)):
+                    j, n = i + step, 0
+                    while n < FAR and 0 <= j < len(rows) and rows[j][2] == "turn" and rows[j][5] == conversation_id:
+                        self._near[side + n, rowid] = rows[j][0]
+                        j, n = j + step, n + 1
+            self.rev = rev
+
+    def upsert(self, entries: Sequence[Entry]) -> None:
+        """Add or replace entries, and refresh the context of the turns around them."""
+        with self._lock, self._db:
+            ids = [e.id for e in entries]
+            before = self._affected(ids)
+            self._drop(self._delete_rows(ids))
+            self._insert(entries)
+            rows = self._select("SELECT rowid, id, kind, text, speaker, created_at FROM docs WHERE id IN ({})", ids)
+            self._add_tokens([(r[0], r[1], r[2], f"{r[3]} {r[4] or ''}", r[5]) for r in rows])
+            self._relink(before | self._affected(ids))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        with self._lock, self._db:
+            around = self._affected(ids)
+            rowids = self._delete_rows(ids)
+            self._drop(rowids)
+            self._relink(around - rowids)
+
+    def _insert(self, entries: Iterable[Entry]) -> None:
+        self._db.executemany(
+            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker) VALUES (?, ?, ?, ?, ?, ?)",
+            [(e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker) for e in entries],
+        )
+
+    def _delete_rows(self, ids: Sequence[str]) -> set[int]:
+        rowids = {r[0] for r in self._select("SELECT rowid FROM docs WHERE id IN ({})", ids)}
+        self._db.executemany("DELETE FROM docs WHERE rowid = ?", [(r,) for r in rowids])
+        return rowids
+
+    def _select(self, sql: str, ids: Sequence[str]) -> list[tuple]:
+        rows: list[tuple] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows += self._db.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
+
+    def _affected(self, ids: Sequence[str]) -> set[int]:
+        """Row ids of these turns and of the turns within FAR of them in their conversation."""
+        found: set[int] = set()
+        for rowid, conversation_id, created_at in self._select(
+            "SELECT rowid, conversation_id, created_at FROM docs WHERE id IN ({}) AND kind = 'turn'", ids
+        ):
+            found.add(rowid)
+            for op, order in (("<", "DESC"), (">", "ASC")):
+                found.update(self._neighbours(conversation_id, created_at, rowid, op, order))
+        return found
+
+    def _relink(self, rowids: Iterable[int]) -> None:
+        """Recompute the neighbours of these turns."""
+        for rowid in rowids:
+            found = self._db.execute(
+                "SELECT created_at, conversation_id FROM docs WHERE rowid = ?", (rowid,)
+            ).fetchone()
+            if found is None:
+                continue
+            created_at, conversation_id = found
+            before = self._neighbours(conversation_id, created_at, rowid, "<", "DESC")
+            after = self._neighbours(conversation_id, created_at, rowid, ">", "ASC")
+            self._near[:, rowid] = -1
+            for side, found_rows in ((0, before), (FAR, after)):
+                for n, other in enumerate(found_rows):
+                    self._near[side + n, rowid] = other
+        self._lengths = None
+
+    def _neighbours(self, conversation_id: str | None, created_at: float, rowid: int, op: str, order: str) -> list[int]:
+        return [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT rowid FROM docs WHERE conversation_id = ? AND kind = 'turn' "
+                f"AND (created_at, rowid) {op} (?, ?) ORDER BY created_at {order}, rowid {order} LIMIT ?",
+                (conversation_id, created_at, rowid, FAR),
+            )
+        ]
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _weights(self) -> npt.NDArray[np.float64]:
+        """Context weight of each neighbour slot (NEAR slots weigh ``near``, the rest ``far``)."""
+        near, far = ranking.COLUMNS["near"], ranking.COLUMNS["far"]
+        return np.array([near if n % FAR < NEAR else far for n in range(2 * FAR)])
+
+    def _row_lengths(self) -> npt.NDArray[np.float64]:
+        """Words in each row over all its fields (own, speaker, date, neighbours)."""
+        if self._lengths is None:
+            lengths = self._own_len + self._date_len
+            for slot in self._near:
+                has = slot >= 0
+                lengths[has] += self._own_len[slot[has]]
+            self._lengths = lengths
+        return self._lengths
+
+    def _live(self, field: str, term: int) -> npt.NDArray[np.int64]:
+        """The live rows having ``term`` in ``field`` ("own" or "date"), once per use."""
+        rows = (self._own if field == "own" else self._dated).get(term, [])
+        length, cached = self._cache.get((field, term), (-1, None))
+        if cached is None or length != len(rows):
+            cached = np.fromiter(rows, dtype=np.int64, count=len(rows))
+            self._cache[(field, term)] = (len(rows), cached)
+        return cached[self._alive[cached]]
+
+    def search(self, query: str, limit: int, conversation_id: str | None = None) -> dict[str, float]:
+        """Up to ``limit`` ids matching any of the query's words, best first, with their bm25
+        score (higher is better). ``conversation_id`` keeps background plus that conversation."""
+        words = query_terms(query)
+        if not words or limit <= 0:
+            return {}
+        with self._lock:
+            if not self._ids:
+                return {}
+            terms = {self._terms[w] for w in self._stems([" ".join(words)])[0] if w in self._terms}
+            size = len(self._alive)
+            lengths = self._row_lengths()
+            alive = self._alive
+            total = int(alive.sum())
+            average = float(lengths[alive].mean()) or 1.0
+            weights = self._weights()
+            own, speaker_w, date_w = ranking.COLUMNS["body"], ranking.COLUMNS["speaker"], ranking.COLUMNS["date"]
+            scores = np.zeros(size)
+            for term in terms:
+                rows = self._live("own", term)
+                dated = self._live("date", term)
+                targets = [rows, dated]
+                counts = [np.full(len(rows), max(own, speaker_w)), np.full(len(dated), date_w)]
+                for slot, weight in zip(self._near, weights, strict=True):
+                    around = slot[rows]
+                    around = around[around >= 0]
+                    targets.append(around)
+                    counts.append(np.full(len(around), weight))
+                frequency = np.bincount(np.concatenate(targets), np.concatenate(counts), minlength=size)
+                hit = np.flatnonzero(frequency)
+                if not len(hit):
+                    continue
+                idf = math.log((total - len(hit) + 0.5) / (len(hit) + 0.5))
+                idf = idf if idf > 0 else 1e-6
+                f = frequency[hit]
+                scores[hit] += idf * f * (K1 + 1) / (f + K1 * (1 - B + B * lengths[hit] / average))
+            if conversation_id is not None:
+                allowed = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT rowid FROM docs WHERE kind = 'background' OR conversation_id = ?", (conversation_id,)
+                    )
+                ]
+                mask = np.zeros(size, dtype=bool)
+                mask[allowed] = True
+                scores[~mask] = 0.0
+            hit = np.flatnonzero(scores)
+            if len(hit) > limit:
+                hit = hit[np.argpartition(-scores[hit], limit - 1)[:limit]]
+            hit = hit[np.argsort(-scores[hit], kind="stable")]
+            return {self._ids[int(r)]: float(scores[r]) for r in hit}
+
+    def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
+        """For each turn: (the turn before it, the turn after it, whether the one before asked a
+        question), within its conversation."""
+        sql = """
+            SELECT d.id,
+              (SELECT p.id FROM docs p WHERE p.conversation_id = d.conversation_id AND p.kind = 'turn'
+                 AND (p.created_at, p.rowid) < (d.created_at, d.rowid)
+                 ORDER BY p.created_at DESC, p.rowid DESC LIMIT 1),
+              (SELECT p.text FROM docs p WHERE p.conversation_id = d.conversation_id AND p.kind = 'turn'
+                 AND (p.created_at, p.rowid) < (d.created_at, d.rowid)
+                 ORDER BY p.created_at DESC, p.rowid DESC LIMIT 1),
+              (SELECT n.id FROM docs n WHERE n.conversation_id = d.conversation_id AND n.kind = 'turn'
+                 AND (n.created_at, n.rowid) > (d.created_at, d.rowid)
+                 ORDER BY n.created_at ASC, n.rowid ASC LIMIT 1)
+            FROM docs d WHERE d.kind = 'turn' AND d.id IN ({})"""
+        with self._lock:
+            rows = self._select(sql, ids)
+        return {i: (prev, nxt, "?" in (prev_text or "")) for i, prev, prev_text, nxt in rows}
+
+    def previous_turn(self, conversation_id: str, created_at: float) -> tuple[str | None, str] | None:
+        """(speaker, text) of the last turn of the conversation before ``created_at``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT speaker, text FROM docs WHERE conversation_id = ? AND kind = 'turn' AND created_at < ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                (conversation_id, created_at),
+            ).fetchone()
+        return None if row is None else (row[0], row[1])

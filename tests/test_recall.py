@@ -1,0 +1,172 @@
+"""Recall quality and index consistency: knowledge updates, rare words, context, duplicates, and
+the lexical mirror kept in step with Chroma (own writes, another store's writes, a server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from memory import MemoryStore
+from memory.chunking import chunk_text
+from memory.lexical import query_terms
+from memory.models import NewTurn
+
+T0 = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
+
+SMALL_TALK = [
+    "Morning! The coffee machine at work broke again.",
+    "I watched a documentary about octopuses last night.",
+    "My sister keeps sending me photos of her garden.",
+    "Traffic was terrible on the way home today.",
+    "I started reading a mystery novel set in Venice.",
+    "We had pizza for dinner, nothing fancy.",
+    "My knee hurts a bit after the run yesterday.",
+    "The neighbours are renovating their kitchen, so noisy.",
+]
+
+
+def chat(
+    store: MemoryStore, persona: str, conversation: str, start: datetime, lines: list[tuple[str, str]]
+) -> list[str]:
+    turns = [NewTurn(role, text, start + timedelta(minutes=i)) for i, (role, text) in enumerate(lines)]
+    return store.add_turns(persona, conversation, turns)
+
+
+def test_knowledge_update_newer_fact_first(store: MemoryStore) -> None:
+    chat(store, "mara", "c1", T0, [("user", "I live in Boston, near the harbour."), ("assistant", "A sailor's city!")])
+    for day, line in enumerate(SMALL_TALK):
+        chat(store, "mara", f"small-{day}", T0 + timedelta(days=5 + day), [("user", line), ("assistant", "I see.")])
+    chat(store, "mara", "c9", T0 + timedelta(days=70), [("user", "Big news: I moved to Denver last month.")])
+    recalled = store.recall("mara", "Where do I live now?", k=3, now=T0 + timedelta(days=71))
+    texts = [m.text for m in recalled]
+    assert "Denver" in texts[0]
+    assert any("Boston" in t for t in texts)  # the old fact is still there, below the new one
+
+
+def test_old_but_relevant_fact_beats_recent_noise(store: MemoryStore) -> None:
+    chat(store, "mara", "c1", T0, [("user", "My daughter is allergic to peanuts, be careful with snacks.")])
+    for day, line in enumerate(SMALL_TALK):
+        chat(store, "mara", f"later-{day}", T0 + timedelta(days=300 + day), [("user", line)])
+    recalled = store.recall("mara", "which food allergy does my daughter have?", k=1, now=T0 + timedelta(days=310))
+    assert "peanuts" in recalled[0].text
+
+
+def test_rare_name_and_number_are_found(store: MemoryStore) -> None:
+    lines = [("user", line) for line in SMALL_TALK]
+    lines += [
+        ("user", "My gym locker is the one by the window."),
+        ("user", "The code for my bike lock is 4471."),
+        ("user", "Zbigniew from the bakery gave me extra rolls."),
+        ("user", "My friend from the bakery gave me a cake recipe."),
+    ]
+    chat(store, "mara", "c1", T0, lines)
+    assert "4471" in store.recall("mara", "4471", k=1, now=T0)[0].text
+    assert "Zbigniew" in store.recall("mara", "What did Zbigniew do?", k=1, now=T0)[0].text
+
+
+def test_answer_is_recalled_with_its_question(store: MemoryStore) -> None:
+    lines = [("user", line) for line in SMALL_TALK[:4]]
+    lines += [
+        ("assistant", "That painting of yours is lovely. What inspired it?"),
+        ("user", "A visit to the lighthouse at Cape Morrow during a storm."),
+        ("assistant", "Stormy seas suit you."),
+    ]
+    ids = chat(store, "mara", "c1", T0, lines)
+    answer = ids[5]
+    recalled = store.recall("mara", "What inspired the user's painting?", k=2, now=T0)
+    assert answer in [m.id for m in recalled]
+    (turn,) = store.get([answer], "mara")
+    assert turn.text == "A visit to the lighthouse at Cape Morrow during a storm."  # own text only
+    assert turn.context == "you: That painting of yours is lovely. What inspired it?"
+    assert "replying to you: That painting" in turn.as_prompt_line()
+
+
+def test_speaker_names_are_kept_and_searchable(store: MemoryStore) -> None:
+    turns = [
+        NewTurn("user", "I adopted a rescue greyhound called Pixel.", T0, speaker="Caroline"),
+        NewTurn("assistant", "I adopted a kitten last spring.", T0 + timedelta(seconds=1), speaker="Melanie"),
+    ]
+    ids = store.add_turns("locomo", "s1", turns)
+    assert [m.speaker for m in store.get(ids, "locomo")] == ["Caroline", "Melanie"]
+    assert store.recall("locomo", "What did Melanie adopt?", k=1, now=T0)[0].id == ids[1]
+    line = store.get(ids[:1], "locomo")[0].as_prompt_line()
+    assert line.startswith("(2026-01-05) Caroline said: I adopted")
+
+
+def test_add_turns_matches_add_turn(store: MemoryStore) -> None:
+    one = store.add_turn("mara", "c1", "user", "Hello there", T0)
+    many = store.add_turns("mara", "c1", [NewTurn("user", "Hello there", T0), NewTurn("assistant", "Hi", T0)])
+    assert many[0] == one and store.count("mara") == 2
+
+
+def test_duplicates_are_flagged_and_recalled_once(store: MemoryStore) -> None:
+    first = store.add_turn("mara", "c1", "user", "I live in Boston.", T0)
+    assert store.add_turn("mara", "c1", "user", "I live in Boston.", T0) == first  # same turn: stored once
+    again = store.add_turn("mara", "c2", "user", "I live in Boston!", T0 + timedelta(days=1))
+    store.add_turn("mara", "c2", "user", "I have two cats.", T0 + timedelta(days=1, seconds=1))
+    changed = store.add_turn("mara", "c2", "user", "I have three cats.", T0 + timedelta(days=1, seconds=2))
+    assert store.count("mara") == 4
+    assert store.get([changed], "mara")[0].duplicate_of is None  # a changed number is a new fact
+    (flagged,) = store.get([again], "mara")
+    assert flagged.duplicate_of == first
+    recalled = store.recall("mara", "Where do I live?", k=3, now=T0 + timedelta(days=2))
+    assert len([m for m in recalled if "Boston" in m.text]) == 1
+    assert len(store.transcript("mara", "c2")) == 3  # the transcript keeps every turn
+
+
+def test_near_identical_background_is_not_stored_twice(store: MemoryStore) -> None:
+    ids = store.add_background("mara", "Mara's ship is the Gull, a brass-hulled skyship.")
+    assert store.add_background("mara", "Mara's ship is the Gull, a brass-hulled skyship!") == ids
+    assert store.count("mara") == 1
+
+
+def test_background_progress_callback(store: MemoryStore) -> None:
+    text = "\n\n".join(f"Log of day {day}: " + " ".join(SMALL_TALK[day % 8 :] * 2) for day in range(30))
+    chunks = len(set(chunk_text(text)))
+    calls: list[tuple[int, int]] = []
+    store.add_background("mara", text, progress=lambda done, total: calls.append((done, total)))
+    assert chunks > 2 and calls[-1] == (chunks, chunks)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_lexical_index_follows_update_and_delete(store: MemoryStore) -> None:
+    memory_id = store.add_turn("mara", "c1", "user", "My cat is called Quince.", T0)
+    store.add_turn("mara", "c1", "user", "I like long walks.", T0 + timedelta(seconds=1))
+    store.update(memory_id, text="My cat is called Marmalade.")
+    assert store.recall("mara", "Marmalade", k=1, now=T0)[0].id == memory_id
+    assert all("Quince" not in m.text for m in store.recall("mara", "Quince", k=2, now=T0))
+    store.delete(memory_id)
+    assert memory_id not in {m.id for m in store.recall("mara", "Marmalade cat", k=5, now=T0)}
+    store.delete_persona("mara")
+    assert store.recall("mara", "walks", k=5, now=T0) == []
+    store.add_turn("mara", "c1", "user", "Fresh start with Zanzibar.", T0)
+    assert "Zanzibar" in store.recall("mara", "Zanzibar", k=1, now=T0)[0].text
+
+
+def test_writes_of_another_store_are_seen(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared")
+    mine, theirs = MemoryStore.open(path=path), MemoryStore.open(path=path)
+    mine.add_turn("mara", "c1", "user", "I keep bees on the roof.", T0)
+    assert mine.recall("mara", "bees", k=1, now=T0)  # this store's mirror is built
+    other = theirs.add_turn("mara", "c1", "user", "My uncle Thaddeus sails to Zanzibar.", T0 + timedelta(seconds=1))
+    assert mine.recall("mara", "Thaddeus", k=1, now=T0)[0].id == other
+    theirs.update(other, text="My uncle Thaddeus sails to Madagascar.")  # same count, new text
+    assert mine.recall("mara", "Madagascar", k=1, now=T0)[0].id == other
+    theirs.delete(other)
+    assert other not in {m.id for m in mine.recall("mara", "Thaddeus Madagascar", k=5, now=T0)}
+
+
+def test_query_terms_drop_stopwords_and_single_letters() -> None:
+    assert query_terms("What did Caroline's sister say about the 2 dogs?") == ["caroline", "sister", "2", "dogs"]
+
+
+def test_client_server_mode_two_clients(chroma_server: tuple[str, int]) -> None:
+    host, port = chroma_server
+    mine, theirs = MemoryStore.open(host=host, port=port), MemoryStore.open(host=host, port=port)
+    ids = chat(mine, "server", "c1", T0, [("user", line) for line in SMALL_TALK])
+    assert mine.recall("server", "octopuses", k=1, now=T0)[0].id == ids[1]
+    other = theirs.add_turn("server", "c1", "user", "The code for the gate is 9312.", T0 + timedelta(hours=1))
+    assert mine.recall("server", "9312", k=1, now=T0)[0].id == other
+    theirs.delete(other)
+    assert other not in {m.id for m in mine.recall("server", "gate code 9312", k=5, now=T0)}
+    mine.delete_persona("server")
