@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from memory.ranking import Breakdown
+
 Kind = Literal["background", "turn"]
 
 
@@ -26,6 +28,7 @@ class Memory:
     speaker: str | None = None  # who said a turn, when known by name (else the role says it)
     context: str | None = None  # the turn it answered ("Speaker: text", shortened), if any
     duplicate_of: str | None = None  # an earlier, near-identical memory (see memory.ranking)
+    breakdown: Breakdown | None = None  # set by recall(): the parts of score
 
     def as_prompt_line(self) -> str:
         """How the memory reads in the prompt: turns say who said it, when, and what they were

@@ -61,6 +61,7 @@ cosine of "speaker: text" >= DUPLICATE, and at least DUPLICATE_WORDS of their wo
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 #: Candidates asked from each retriever (at least; more when k is large).
@@ -147,19 +148,33 @@ def context(before: float, after: float, answers_question: bool) -> float:
     return max((PREVIOUS + (ANSWER if answers_question else 0.0)) * before, NEXT * after)
 
 
+@dataclass(frozen=True)
+class Breakdown:
+    """A recalled memory's score in the three parts the memories page shows."""
+
+    relevance: float  # dense + lexical + what it inherits from its neighbours
+    recency: float
+    importance: float  # the importance signal, pinned, and a change announced for a present query
+
+    @property
+    def total(self) -> float:
+        return self.relevance + self.recency + self.importance
+
+
 def score(
     relevance: float,
+    importance_score: float,
     created_at: datetime,
     now: datetime,
     pinned: bool,
     timeless: bool,
     present: bool = False,
     change: bool = False,
-) -> float:
-    """``relevance`` (base + context) plus recency and the pinned bonus; for a query about the
-    present (``present``), more recency and a bonus for memories that announce a ``change``."""
-    if present:
-        fresh = 1.0 if timeless else recency(created_at, now, PRESENT_HALF_LIFE_DAYS)
-        return relevance + RECENCY_PRESENT * fresh + CHANGE * float(change) + PINNED * float(pinned)
-    fresh = 1.0 if timeless else recency(created_at, now)
-    return relevance + RECENCY * fresh + PINNED * float(pinned)
+) -> Breakdown:
+    """``relevance`` (base without importance, plus context) with recency and importance (the
+    signal and the pinned bonus); for a query about the ``present``, more recency and a bonus for
+    memories that announce a ``change``."""
+    weight, half_life = (RECENCY_PRESENT, PRESENT_HALF_LIFE_DAYS) if present else (RECENCY, HALF_LIFE_DAYS)
+    fresh = 1.0 if timeless else recency(created_at, now, half_life)
+    extra = IMPORTANCE * importance_score + PINNED * float(pinned) + CHANGE * float(present and change)
+    return Breakdown(relevance=relevance, recency=weight * fresh, importance=extra)

@@ -22,6 +22,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -484,9 +485,11 @@ class MemoryStore:
             if memory_id in excluded:
                 continue
             before, after, answers = around.get(memory_id, (None, None, False))
-            relevance = base[memory_id] + ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
-            value = ranking.score(
-                relevance,
+            own = ranking.importance(text)
+            context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
+            parts = ranking.score(
+                base[memory_id] - ranking.IMPORTANCE * own + context,
+                own,
                 created_at=datetime.fromtimestamp(meta["created_at"], UTC),
                 now=moment,
                 pinned=bool(meta.get("pinned", False)),
@@ -494,7 +497,7 @@ class MemoryStore:
                 present=present,
                 change=present and ranking.announces_change(text),
             )
-            scored.append(_memory(memory_id, text, meta, round(value, 4)))
+            scored.append(replace(_memory(memory_id, text, meta, round(parts.total, 4)), breakdown=parts))
         scored.sort(key=lambda m: m.score or 0.0, reverse=True)
         recalled: builtins.list[Memory] = []
         seen: set[str] = set()

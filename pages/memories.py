@@ -15,6 +15,7 @@ from ui import navigation, resources, sidebar
 navigation.require_app_frame()
 
 PAGE_SIZE = 100
+SCORE_PARTS = ("score", "relevance", "recency", "importance")
 
 app = resources.settings()
 store = resources.memory_store(app.store)
@@ -37,6 +38,9 @@ def recall_probe() -> None:
         [
             {
                 "score": m.score,
+                "relevance": m.breakdown.relevance if m.breakdown else None,
+                "recency": m.breakdown.recency if m.breakdown else None,
+                "importance": m.breakdown.importance if m.breakdown else None,
                 "kind": m.kind,
                 "who": m.role or "",
                 "when": f"{m.created_at:%Y-%m-%d}",
@@ -48,9 +52,13 @@ def recall_probe() -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "score": st.column_config.NumberColumn(format="%.3f"),
+            **{name: st.column_config.NumberColumn(format="%.3f") for name in SCORE_PARTS},
             "text": st.column_config.TextColumn(width="large"),
         },
+    )
+    st.caption(
+        "relevance: meaning (embeddings) + matching words (BM25) + the turn it answers · recency: newer counts "
+        "more, slowly · importance: informative statements, pinned memories, announced changes"
     )
 
 

@@ -213,7 +213,10 @@ def test_memories_page_edit_pin_and_delete_one(app_env) -> None:
     (edited,) = store.get([turn.id], "mara-voss")
     assert edited.text == "My cat is called Pudding." and edited.pinned
     probe = at.text_input(key="probe").input("what is my cat called?").run()
-    assert "Pudding" in probe.dataframe[0].value["text"].iloc[0]
+    ranked = probe.dataframe[0].value
+    assert "Pudding" in ranked["text"].iloc[0]
+    parts = ranked["relevance"] + ranked["recency"] + ranked["importance"]
+    assert (abs(parts - ranked["score"]) < 1e-3).all() and ranked["importance"].iloc[0] >= 0.3  # pinned
     at.selectbox(key="edit_one").set_value(turn.id).run()
     next(b for b in at.button if b.label == "Delete this memory").click().run()
     next(b for b in at.button if b.label == "Delete").click().run()

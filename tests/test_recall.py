@@ -170,3 +170,18 @@ def test_client_server_mode_two_clients(chroma_server: tuple[str, int]) -> None:
     theirs.delete(other)
     assert other not in {m.id for m in mine.recall("server", "gate code 9312", k=5, now=T0)}
     mine.delete_persona("server")
+
+
+def test_score_breakdown_adds_up(store: MemoryStore) -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 6, 1, tzinfo=UTC)
+    pinned = store.add_turn("p", "c", "user", "My passport number ends in 5521.", moment)
+    store.add_turn("p", "c", "user", "I had soup for lunch.", moment)
+    store.update(pinned, pinned=True)
+    recalled = store.recall("p", "passport number", k=2, now=moment)
+    for memory in recalled:
+        assert memory.breakdown is not None
+        assert abs(memory.breakdown.total - memory.score) < 1e-3
+    assert recalled[0].id == pinned and recalled[0].breakdown.importance >= 0.3
+    assert recalled[0].breakdown.relevance > recalled[1].breakdown.relevance
