@@ -401,11 +401,40 @@ class MemoryStore:
 
     def delete(self, memory_id: str) -> None:
         collection = self._owner(memory_id)
-        persona_id = (collection.metadata or {})["persona_id"]
+        self.delete_many((collection.metadata or {})["persona_id"], [memory_id])
+
+    def delete_many(self, persona_id: str, memory_ids: Iterable[str]) -> None:
+        """Delete several memories of one persona at once (ids not stored are ignored)."""
+        ids = builtins.list(dict.fromkeys(memory_ids))
+        if not ids:
+            return
+        collection = self._collection(persona_id)
         index = self._mirror(persona_id, collection)
-        collection.delete(ids=[memory_id])
-        index.delete([memory_id])
+        collection.delete(ids=ids)
+        index.delete(ids)
         self._touch(persona_id, collection, index)
+
+    def delete_conversation(self, persona_id: str, conversation_id: str) -> int:
+        """Forget a conversation's turns; returns how many there were."""
+        collection = self._collection(persona_id)
+        ids = collection.get(where=_where(kind="turn", conversation_id=conversation_id), include=[])["ids"]
+        self.delete_many(persona_id, ids)
+        self._set_title(collection, conversation_id, None)
+        return len(ids)
+
+    def rename_conversation(self, persona_id: str, conversation_id: str, title: str) -> None:
+        """Give a conversation a title of its own (an empty title goes back to the default: its
+        first message)."""
+        self._set_title(self._collection(persona_id), conversation_id, " ".join(title.split()) or None)
+
+    def _set_title(self, collection: Collection, conversation_id: str, title: str | None) -> None:
+        metadata = dict(collection.metadata or {})
+        titles = json.loads(metadata.get("titles", "{}"))
+        if title:
+            titles[conversation_id] = title
+        else:
+            titles.pop(conversation_id, None)
+        collection.modify(metadata={**metadata, "titles": json.dumps(titles, ensure_ascii=False)})
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
@@ -517,9 +546,11 @@ class MemoryStore:
         return sorted(turns, key=lambda m: m.created_at)
 
     def conversations(self, persona_id: str) -> builtins.list[Conversation]:
-        """The persona's conversations, most recently active first; titled by their first user
-        message."""
-        result = self._collection(persona_id).get(where={"kind": "turn"}, include=_INCLUDE)
+        """The persona's conversations, most recently active first; titled by the user (see
+        :meth:`rename_conversation`) or by their first user message."""
+        collection = self._collection(persona_id)
+        titles = json.loads((collection.metadata or {}).get("titles", "{}"))
+        result = collection.get(where={"kind": "turn"}, include=_INCLUDE)
         by_conversation: dict[str, builtins.list[Memory]] = {}
         for turn in _records(result):
             by_conversation.setdefault(turn.conversation_id or "", []).append(turn)
@@ -527,7 +558,7 @@ class MemoryStore:
         for conversation_id, turns in by_conversation.items():
             turns.sort(key=lambda m: m.created_at)
             first_user = next((t.text for t in turns if t.role == "user"), turns[0].text)
-            title = " ".join(first_user.split())
+            title = titles.get(conversation_id) or " ".join(first_user.split())
             conversations.append(
                 Conversation(
                     id=conversation_id,

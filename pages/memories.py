@@ -92,8 +92,7 @@ def confirm_delete() -> None:
         st.warning(f"Delete {len(ids)} {plural}? This cannot be undone.", icon=":material/warning:")
         yes, no = st.columns(2)
         if yes.button("Delete", type="primary", icon=":material/delete:", key="confirm_delete"):
-            for memory_id in ids:
-                store.delete(memory_id)
+            store.delete_many(persona.id, ids)
             st.session_state.memories_flash = f"Deleted {len(ids)} {plural}."
             del st.session_state.pending_delete
             st.rerun()

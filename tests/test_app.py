@@ -310,3 +310,20 @@ def test_edit_and_delete_a_message_and_its_memory(app_env) -> None:
     assert [t.id for t in store.transcript("mara-voss", at.session_state["conversation_id"])] == [user_turn.id]
     assert len(at.chat_message) == 2
     assert any(b.label == "Retry" for b in at.button)  # the message has no reply now
+
+
+def test_rename_and_delete_a_conversation(app_env) -> None:
+    at = new_app()
+    at.chat_input[0].set_value("Let us plan the voyage to Oru.").run()
+    conversation = at.session_state["conversation_id"]
+    at.sidebar.text_input(key=f"title_{conversation}").input("Voyage to Oru")
+    at.sidebar.button(key="rename_conversation").click().run()
+    selector = at.sidebar.selectbox(key="_conversation")
+    assert selector.format_func(selector.value).startswith("Voyage to Oru · ")
+    at.sidebar.checkbox(key=f"sure_{conversation}").check().run()
+    at.sidebar.button(key="delete_conversation").click().run()
+    assert not at.exception
+    assert at.session_state["conversation_id"] != conversation
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    assert store.transcript("mara-voss", conversation) == [] and store.conversations("mara-voss") == []
+    assert len(at.chat_message) == 1  # a fresh conversation: the greeting only

@@ -183,3 +183,35 @@ def test_embeddings_never_touch_the_network(tmp_path, monkeypatch) -> None:
     store = MemoryStore.open(path=str(tmp_path / "offline"), embedding_function=OfflineMiniLM())
     store.add_background("mara", BACKGROUND)
     assert "salt" in store.recall("mara", "how does she take her tea?", k=1)[0].text
+
+
+def test_rename_and_delete_a_conversation(store: MemoryStore) -> None:
+    store.add_background("mara", BACKGROUND)
+    store.add_turn("mara", "c1", "user", "Hello captain", T0)
+    store.add_turn("mara", "c1", "assistant", "Welcome aboard", T0 + timedelta(seconds=1))
+    store.add_turn("mara", "c2", "user", "Another chat about maps", T0 + timedelta(seconds=2))
+    store.rename_conversation("mara", "c1", "  First   voyage ")
+    assert {c.id: c.title for c in store.conversations("mara")} == {
+        "c1": "First voyage",
+        "c2": "Another chat about maps",
+    }
+    store.rename_conversation("mara", "c1", "")
+    assert {c.id: c.title for c in store.conversations("mara")}["c1"] == "Hello captain"
+    store.rename_conversation("mara", "c1", "Named again")
+    assert store.delete_conversation("mara", "c1") == 2
+    assert [c.id for c in store.conversations("mara")] == ["c2"]
+    assert store.transcript("mara", "c1") == []
+    assert all("Welcome aboard" not in m.text for m in store.recall("mara", "welcome aboard", k=10))
+    assert store.list("mara", kind="background")  # the rest is untouched
+    store.add_turn("mara", "c1", "user", "A new start", T0 + timedelta(days=1))
+    assert {c.id: c.title for c in store.conversations("mara")}["c1"] == "A new start"  # the old title went too
+
+
+def test_delete_many(store: MemoryStore) -> None:
+    ids = [
+        store.add_turn("mara", "c1", "user", f"Fact number {i} about ropes", T0 + timedelta(seconds=i))
+        for i in range(4)
+    ]
+    store.delete_many("mara", [ids[0], ids[2], "not-stored"])
+    assert [m.id for m in store.transcript("mara", "c1")] == [ids[1], ids[3]]
+    assert {m.id for m in store.recall("mara", "ropes", k=10)} == {ids[1], ids[3]}

@@ -129,4 +129,21 @@ def conversation_picker(store: MemoryStore, persona: Persona) -> str:
         "Conversation", list(titles), format_func=titles.get, key="_conversation", on_change=_switch_conversation
     )
     st.query_params.update(persona=persona.id, conversation=current)
+    if current in {c.id for c in conversations}:
+        _conversation_menu(store, persona, current, titles[current].rsplit(" · ", 1)[0])
     return current
+
+
+def _conversation_menu(store: MemoryStore, persona: Persona, conversation_id: str, title: str) -> None:
+    """Rename or delete the current conversation."""
+    with st.sidebar.popover("Rename or delete", icon=":material/edit_note:", width="stretch"):
+        name = st.text_input("Title", title, key=f"title_{conversation_id}", max_chars=120)
+        if st.button("Rename", key="rename_conversation", icon=":material/edit:"):
+            store.rename_conversation(persona.id, conversation_id, name)
+            st.rerun()
+        sure = st.checkbox("Yes, delete this conversation and forget its turns", key=f"sure_{conversation_id}")
+        if st.button("Delete conversation", key="delete_conversation", icon=":material/delete:", disabled=not sure):
+            store.delete_conversation(persona.id, conversation_id)
+            st.session_state.pop("conversation_id", None)
+            st.query_params.pop("conversation", None)
+            st.rerun()
