@@ -96,11 +96,40 @@ class Entry:
     speaker: str | None = None
 
 
+@dataclass(frozen=True)
+class ListFilter:
+    """What the memories browser filters by; ``None`` means any."""
+
+    kind: str | None = None
+    conversation_id: str | None = None
+    text: str | None = None  # case-insensitive substring
+    since: float | None = None  # epoch seconds, inclusive
+    until: float | None = None
+
+    def sql(self) -> tuple[str, list[object]]:
+        clauses, args = ["1"], []
+        for column, value in (("kind", self.kind), ("conversation_id", self.conversation_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if self.text:
+            clauses.append("instr(casefold(text), ?) > 0")
+            args.append(self.text.casefold())
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            args.append(self.since)
+        if self.until is not None:
+            clauses.append("created_at <= ?")
+            args.append(self.until)
+        return " AND ".join(clauses), args
+
+
 class LexicalIndex:
     """An in-memory BM25 index of one persona's memories. Thread-safe."""
 
     def __init__(self) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.create_function("casefold", 1, str.casefold, deterministic=True)
         self._lock = threading.RLock()
         self.rev: str | None = None  # the collection's ``rev`` this mirror matches
         self._db.executescript(
@@ -109,6 +138,7 @@ class LexicalIndex:
                 rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
                 text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT);
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
+            CREATE INDEX docs_newest ON docs(created_at);
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
             CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance');
             """
@@ -184,6 +214,39 @@ class LexicalIndex:
             self._alive[rowid] = False
             self._near[:, rowid] = -1
         self._lengths = None
+
+    # -- listing -------------------------------------------------------------------------------
+
+    def select(self, filters: ListFilter, limit: int, offset: int) -> tuple[list[str], int]:
+        """Ids of the memories that pass ``filters``, newest first, one page; and how many pass."""
+        where, args = filters.sql()
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM docs WHERE {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT id FROM docs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return [r[0] for r in rows], total
+
+    def turns_per_day(self) -> list[tuple[str, int]]:
+        """(UTC date as YYYY-MM-DD, turns) for every day with turns, oldest first."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT date(created_at, 'unixepoch'), count(*) FROM docs WHERE kind = 'turn' GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+
+    def conversations(self) -> list[tuple[str, float, float, int, str]]:
+        """Per conversation: id, first and last turn time, turns, and its first user message (else
+        its first turn)."""
+        with self._lock:
+            return self._db.execute(
+                """SELECT conversation_id, min(created_at), max(created_at), count(*),
+                          coalesce((SELECT text FROM docs AS u WHERE u.kind = 'turn' AND u.speaker = 'user'
+                                    AND u.conversation_id = d.conversation_id ORDER BY created_at LIMIT 1),
+                                   (SELECT text FROM docs AS f WHERE f.kind = 'turn'
+                                    AND f.conversation_id = d.conversation_id ORDER BY created_at LIMIT 1))
+                   FROM docs AS d WHERE kind = 'turn' GROUP BY conversation_id"""
+            ).fetchall()
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +36,7 @@ from memory import ranking
 from memory.chunking import chunk_text
 from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM
-from memory.lexical import Entry, LexicalIndex
+from memory.lexical import Entry, LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn
 
 COLLECTION_PREFIX = "persona-"
@@ -550,24 +549,18 @@ class MemoryStore:
         :meth:`rename_conversation`) or by their first user message."""
         collection = self._collection(persona_id)
         titles = json.loads((collection.metadata or {}).get("titles", "{}"))
-        result = collection.get(where={"kind": "turn"}, include=_INCLUDE)
-        by_conversation: dict[str, builtins.list[Memory]] = {}
-        for turn in _records(result):
-            by_conversation.setdefault(turn.conversation_id or "", []).append(turn)
-        conversations = []
-        for conversation_id, turns in by_conversation.items():
-            turns.sort(key=lambda m: m.created_at)
-            first_user = next((t.text for t in turns if t.role == "user"), turns[0].text)
-            title = titles.get(conversation_id) or " ".join(first_user.split())
-            conversations.append(
-                Conversation(
-                    id=conversation_id,
-                    title=title if len(title) <= 60 else title[:59] + "…",
-                    started_at=turns[0].created_at,
-                    updated_at=turns[-1].created_at,
-                    turns=len(turns),
-                )
+        conversations = [
+            Conversation(
+                id=conversation_id,
+                title=titles.get(conversation_id) or _shorten(first_message, 60),
+                started_at=datetime.fromtimestamp(first, UTC),
+                updated_at=datetime.fromtimestamp(last, UTC),
+                turns=turns,
             )
+            for conversation_id, first, last, turns, first_message in self._mirror(
+                persona_id, collection
+            ).conversations()
+        ]
         return sorted(conversations, key=lambda c: c.updated_at, reverse=True)
 
     def list(
@@ -578,16 +571,51 @@ class MemoryStore:
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> builtins.list[Memory]:
-        """Stored memories, newest first, filtered by persona, kind, conversation and a
-        case-insensitive text match."""
-        where = _where(kind=kind, conversation_id=conversation_id)
-        where_document = {"$regex": "(?i)" + re.escape(text.strip())} if text and text.strip() else None
-        found: builtins.list[Memory] = []
-        for collection in self._existing_collections(persona_id):
-            found += _records(collection.get(where=where, where_document=where_document, include=_INCLUDE))
-        found.sort(key=lambda m: m.created_at, reverse=True)
-        return found[offset : offset + limit]
+        """Stored memories, newest first, filtered by persona, kind, conversation, a
+        case-insensitive text match and a time range (``since`` and ``until`` inclusive)."""
+        filters = _filter(kind, conversation_id, text, since, until)
+        if persona_id is None:
+            pages = [
+                self.list(p, kind, conversation_id, text, limit + offset, 0, since, until) for p in self.persona_ids()
+            ]
+            return sorted((m for page in pages for m in page), key=lambda m: m.created_at, reverse=True)[
+                offset : offset + limit
+            ]
+        collection = self._collection(persona_id)
+        ids, _ = self._mirror(persona_id, collection).select(filters, limit, offset)
+        return self.get(ids, persona_id)
 
-    def count(self, persona_id: str) -> int:
-        return self._collection(persona_id).count()
+    def turns_per_day(self, persona_id: str) -> dict[str, int]:
+        """How many conversation turns were stored on each day (UTC, ``YYYY-MM-DD``)."""
+        collection = self._collection(persona_id)
+        return dict(self._mirror(persona_id, collection).turns_per_day())
+
+    def count(
+        self,
+        persona_id: str,
+        kind: Kind | None = None,
+        conversation_id: str | None = None,
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many memories of the persona pass the filters of :meth:`list` (all without)."""
+        collection = self._collection(persona_id)
+        if (kind, conversation_id, text, since, until) == (None,) * 5:
+            return collection.count()
+        return self._mirror(persona_id, collection).select(_filter(kind, conversation_id, text, since, until), 0, 0)[1]
+
+
+def _filter(
+    kind: str | None, conversation_id: str | None, text: str | None, since: datetime | None, until: datetime | None
+) -> ListFilter:
+    return ListFilter(
+        kind=kind,
+        conversation_id=conversation_id,
+        text=text.strip() if text and text.strip() else None,
+        since=_as_utc(since).timestamp() if since else None,
+        until=_as_utc(until).timestamp() if until else None,
+    )

@@ -3,12 +3,11 @@ recall for a message."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 
 import streamlit as st
 
-from memory import Memory, MemoryStore
+from memory import Memory
 from memory.export import memories_csv, memories_json
 from ui import navigation, resources, sidebar
 
@@ -76,10 +75,6 @@ def filters() -> dict:
     until = datetime.combine(dates[-1], time.max, UTC) if len(dates) == 2 else None
     return {"kind": None if kind == "all" else kind, "conversation_id": conversation, "text": text or None,
             "since": since, "until": until}  # fmt: skip
-
-
-def in_dates(memory: Memory, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or memory.created_at >= since) and (until is None or memory.created_at <= until)
 
 
 def confirm_delete() -> None:
@@ -151,11 +146,11 @@ def edit_one(memories: list[Memory]) -> None:
             st.rerun()
 
 
-def timeline(store: MemoryStore) -> None:
-    days = Counter(m.created_at.date() for m in store.list(persona.id, kind="turn", limit=1_000_000))
+def timeline() -> None:
+    days = store.turns_per_day(persona.id)
     if len(days) > 1:
         st.caption("Conversation turns per day")
-        st.bar_chart({"turns": {date.isoformat(d): n for d, n in sorted(days.items())}}, height=160)
+        st.bar_chart({"turns": days}, height=160)
 
 
 st.title(f"What {persona.name} remembers")
@@ -166,17 +161,19 @@ recall_probe()
 st.divider()
 
 chosen = filters()
-since, until = chosen.pop("since"), chosen.pop("until")
-memories = [m for m in store.list(persona.id, limit=1_000_000, **chosen) if in_dates(m, since, until)]
+matching = store.count(persona.id, **chosen)
 info_col, page_col = st.columns([4, 1])
-pages = max(1, -(-len(memories) // PAGE_SIZE))
+pages = max(1, -(-matching // PAGE_SIZE))
+if st.session_state.get("memory_page", 1) > pages:  # the filters changed under the page
+    st.session_state.memory_page = pages
 page = page_col.number_input("Page", 1, pages, key="memory_page", label_visibility="collapsed") - 1
 info_col.caption(
-    f"{store.count(persona.id):,} memories stored · {len(memories):,} match · newest first · page {page + 1} of {pages}"
+    f"{store.count(persona.id):,} memories stored · {matching:,} match · newest first · page {page + 1} of {pages}"
 )
-if memories:
-    table(memories[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
-    edit_one(memories[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
+shown = store.list(persona.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE, **chosen)
+if shown:
+    table(shown)
+    edit_one(shown)
 else:
-    st.info("Nothing matches." if any(chosen.values()) or since else "Nothing stored yet: chat with the persona first.")
-timeline(store)
+    st.info("Nothing matches." if any(chosen.values()) else "Nothing stored yet: chat with the persona first.")
+timeline()

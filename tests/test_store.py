@@ -215,3 +215,17 @@ def test_delete_many(store: MemoryStore) -> None:
     store.delete_many("mara", [ids[0], ids[2], "not-stored"])
     assert [m.id for m in store.transcript("mara", "c1")] == [ids[1], ids[3]]
     assert {m.id for m in store.recall("mara", "ropes", k=10)} == {ids[1], ids[3]}
+
+
+def test_list_by_dates_and_count_and_days(store: MemoryStore) -> None:
+    for day in range(5):
+        store.add_turn("mara", "c1", "user", f"Day {day}: the wind turned", T0 + timedelta(days=day))
+    store.add_background("mara", BACKGROUND)
+    since, until = T0 + timedelta(days=1), T0 + timedelta(days=3)
+    assert [m.text[:5] for m in store.list("mara", since=since, until=until)] == ["Day 3", "Day 2", "Day 1"]
+    assert store.count("mara", kind="turn", since=since) == 4
+    assert store.count("mara", text="WIND") == 5 and store.count("mara") == 5 + len(
+        store.list("mara", kind="background")
+    )
+    days = store.turns_per_day("mara")
+    assert list(days) == [f"{(T0 + timedelta(days=d)):%Y-%m-%d}" for d in range(5)] and set(days.values()) == {1}
