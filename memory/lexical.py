@@ -228,6 +228,15 @@ class LexicalIndex:
             ).fetchall()
         return [r[0] for r in rows], total
 
+    def conversation_ids(self, conversation_id: str) -> list[str]:
+        """The ids of a conversation's turns, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM docs WHERE kind = 'turn' AND conversation_id = ? ORDER BY created_at, rowid",
+                (conversation_id,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def turns_per_day(self) -> list[tuple[str, int]]:
         """(UTC date as YYYY-MM-DD, turns) for every day with turns, oldest first."""
         with self._lock:

@@ -540,9 +540,15 @@ class MemoryStore:
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""
-        where = _where(kind="turn", conversation_id=conversation_id)
-        turns = _records(self._collection(persona_id).get(where=where, include=_INCLUDE))
-        return sorted(turns, key=lambda m: m.created_at)
+        collection = self._collection(persona_id)
+        return self.get(self._mirror(persona_id, collection).conversation_ids(conversation_id), persona_id)
+
+    def warm_up(self) -> None:
+        """Load the embedding model and build every persona's lexical mirror now (the app calls
+        this in the background at start-up, so the first message does not pay for it)."""
+        self._vectors(["warm up"])
+        for persona_id in self.persona_ids():
+            self._mirror(persona_id, self._collection(persona_id))
 
     def conversations(self, persona_id: str) -> builtins.list[Conversation]:
         """The persona's conversations, most recently active first; titled by the user (see

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -41,7 +42,9 @@ def settings() -> AppSettings:
 
 @st.cache_resource(show_spinner="Opening the memory store…")
 def memory_store(config: StoreConfig) -> MemoryStore:
-    return MemoryStore.open(path=config.path, host=config.host, port=config.port)
+    store = MemoryStore.open(path=config.path, host=config.host, port=config.port)
+    threading.Thread(target=store.warm_up, name="memory-warm-up", daemon=True).start()
+    return store
 
 
 @st.cache_resource
