@@ -1,0 +1,387 @@
+"""The app's reply path against the bare server: ``python -m bench.path [--quick]``.
+
+Figure 1 (time to first token): settings → ``MemoryStore.add_turn`` of the user's message (what
+the chat page does first) → :func:`ui.reply.prepare_reply` (recall among 10,000 stored memories,
+lorebook, prompt assembly) → ``llm.build_chain(make_chat_model(...)).stream`` → first token;
+minus the bare server's time to first token for the identical final messages (the ``openai``
+client, streaming). Figure 3 (streaming): characters and chunks per second seen through the app's
+chain (with the chat page's ``safe_stream``) vs the bare stream, same prompt, same ``max_tokens``,
+temperature 0.
+
+Two built-in servers (``llm.local_server.spawn``) are started: the app's path talks to one, the
+bare client to its twin, and both receive the same requests in the same order, so llama.cpp's
+prompt cache helps both the same way (one server would serve the second of two identical
+prompts from its cache). The order of the two within a round alternates.
+
+The 10,000-memory store (the persona "mara-voss": its background plus 10,000 turns, one of them a
+conversation of 1,000 turns) is built once and cached under ``data/bench-cache/`` (git-ignored),
+keyed by :data:`CACHE_VERSION`; each run works on a copy in a temp dir. Other benchmarks
+(:mod:`bench.browser`, :mod:`bench.pages`) reuse it through :func:`cached_store`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import percentile, table, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "data" / "bench-cache"
+#: Bump when the store layout, the persona or the generated turns change.
+CACHE_VERSION = "v1"
+PERSONA = "mara-voss"
+#: The conversation of :data:`LONG_TURNS` turns (older than every other conversation).
+LONG_CONVERSATION = "long-conversation"
+LONG_TURNS = 1_000
+START = datetime(2025, 1, 1, tzinfo=UTC)
+LOCOMO = ROOT.parent / "shared" / "benchmarks" / "locomo10"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+#: Chat-like messages a user might send (each round uses one, with a round number).
+MESSAGES = [
+    "Tell me about your ship, captain.",
+    "Where did you sail last winter?",
+    "What do you remember about the storm off the southern cape?",
+    "Who taught you to read the stars?",
+    "Do you still have the brass compass?",
+    "What cargo are we carrying this time?",
+    "Have you ever lost a member of your crew?",
+    "What would you do if the harbour master refused us?",
+]
+
+
+# -- the cached store ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sentences() -> list[str]:
+    sentences: list[str] = []
+    for path in sorted(LOCOMO.glob("*.json")):
+        data = json.loads(path.read_text())
+        for key, value in data.items():
+            if key.startswith("session_") and isinstance(value, list):
+                sentences += [s for turn in value for s in _SENTENCE.split(turn["text"]) if len(s) > 20]
+    if not sentences:  # no LoCoMo data: made-up but varied sentences
+        rng = random.Random(3)
+        words = ["sea", "ship", "storm", "harbour", "cargo", "crew", "compass", "chart", "wind", "sail"]
+        sentences = [" ".join(rng.choice(words) for _ in range(12)).capitalize() + "." for _ in range(5000)]
+    return sentences
+
+
+def _conversations(count: int, seed: int) -> Iterator[tuple[str, list]]:
+    """``count`` unique turns: one conversation of ``LONG_TURNS`` (the oldest), then
+    conversations of 20 spread over a year."""
+    from memory.models import NewTurn
+
+    sentences = _sentences()
+    rng = random.Random(seed)
+
+    def turns(start: datetime, size: int) -> list[NewTurn]:
+        return [
+            NewTurn(
+                "user" if i % 2 == 0 else "assistant",
+                f"{rng.choice(sentences)} {rng.choice(sentences)}",
+                start + timedelta(seconds=30 * i),
+            )
+            for i in range(size)
+        ]
+
+    made = 0
+    if count >= LONG_TURNS and seed == 0:
+        long = turns(START - timedelta(days=30), LONG_TURNS)
+        for start in range(0, LONG_TURNS, 100):
+            yield LONG_CONVERSATION, long[start : start + 100]
+        made = LONG_TURNS
+    while made < count:
+        size = min(20, count - made)
+        yield f"conv-{seed}-{made}", turns(START + timedelta(minutes=rng.randrange(365 * 24 * 60)), size)
+        made += size
+
+
+def cached_store(memories: int = 10_000) -> Path:
+    """The folder of a Chroma store holding the persona's background and ``memories`` turns,
+    built on first use (a few minutes per 10,000 on 2 cores) and cached. Copy it before writing."""
+    target = CACHE / f"{CACHE_VERSION}-{memories}" / "chroma"
+    if target.exists():
+        return target
+    from memory import MemoryStore
+    from personas import PersonaLibrary
+
+    smaller = sorted(
+        (int(p.parent.name.split("-")[1]), p)
+        for p in CACHE.glob(f"{CACHE_VERSION}-*/chroma")
+        if int(p.parent.name.split("-")[1]) < memories
+    )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=CACHE, prefix="building-"))
+    try:
+        chroma = work / "chroma"
+        done = 0
+        if smaller:  # extend the largest smaller store instead of starting again
+            done, source = smaller[-1]
+            shutil.copytree(source, chroma)
+        store = MemoryStore.open(path=str(chroma))
+        if not done:
+            library = PersonaLibrary(work / "personas")
+            library.seed_samples()
+            persona = library.get(PERSONA)
+            store.add_background(PERSONA, persona.background, source="persona background")
+        started = time.perf_counter()
+        stored = 0
+        for conversation_id, turns in _conversations(memories - done, seed=done):
+            store.add_turns(PERSONA, conversation_id, turns)
+            stored += len(turns)
+            rate = stored / (time.perf_counter() - started)
+            print(f"\r  building the {memories:,}-memory store: {done + stored:,} ({rate:.0f}/s)",
+                  end="", file=sys.stderr, flush=True)  # fmt: skip
+        print(file=sys.stderr)
+        del store
+        target.parent.mkdir(parents=True, exist_ok=True)
+        chroma.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def store_copy(memories: int, into: Path) -> Path:
+    """A writable copy of :func:`cached_store` under ``into``."""
+    target = into / "chroma"
+    shutil.copytree(cached_store(memories), target)
+    return target
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), percentile(values, 95)
+
+
+def fmt(values: list[float], digits: int = 0) -> str:
+    p50, p95 = stats(values)
+    return f"{p50:.{digits}f} / {p95:.{digits}f}"
+
+
+def bare_stream(client, model: str, messages: list[dict], max_tokens: int, temperature: float,
+                extra: dict) -> Iterator[str]:  # fmt: skip
+    """The bare server's stream of text pieces (``openai`` client, no LangChain)."""
+    stream = client.chat.completions.create(
+        model=model, messages=messages, stream=True, max_completion_tokens=max_tokens, temperature=temperature,
+        **extra,
+    )  # fmt: skip
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            yield chunk.choices[0].delta.content
+
+
+def _timed(pieces: Iterator[str], started: float) -> tuple[float, float, int, int]:
+    """(first piece ms, last piece ms, characters, pieces) of a stream started at ``started``."""
+    first = last = 0.0
+    chars = count = 0
+    for piece in pieces:
+        now = time.perf_counter()
+        if not count:
+            first = now
+        last = now
+        chars += len(piece)
+        count += 1
+    return (first - started) * 1000, (last - started) * 1000, chars, count
+
+
+def _to_openai(messages) -> list[dict]:
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    return [{"role": roles[m.type], "content": m.content} for m in messages]
+
+
+def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> str:
+    import openai
+
+    from llm import LLMSettings, build_chain, make_chat_model, stream_reply
+    from llm.local_server import spawn
+    from llm.prompts import CHAT_PROMPT, substitute
+    from memory import MemoryStore
+    from personas import PersonaLibrary
+    from ui.chat_view import safe_stream
+    from ui.reply import prepare_reply
+
+    say = progress or (lambda text: print(text, file=sys.stderr, flush=True))
+    rounds = 6 if quick else 20
+    stream_rounds = 2 if quick else 6
+    stream_tokens = 128 if quick else 200
+    say("building / copying the 10,000-memory store…")
+    cached_store(10_000)
+    servers = []
+    try:
+        for _ in range(2):
+            servers.append(spawn(port=free_port()))
+        app_server, bare_server = servers
+        with tempfile.TemporaryDirectory() as tmp:
+            chroma = store_copy(10_000, Path(tmp))
+            library = PersonaLibrary(Path(tmp) / "personas")
+            library.seed_samples()
+            settings = LLMSettings.from_env({"LLM_BASE_URL": app_server.base_url, "LLM_TEMPERATURE": "0"})
+            store = MemoryStore.open(path=str(chroma))
+            persona = library.get(PERSONA)
+            user_name = "User"
+            conversation_id = "bench-path"
+            greeting = substitute(persona.first_mes, persona.name, user_name)
+            model_id = openai.OpenAI(base_url=app_server.base_url, api_key="x").models.list().data[0].id
+            bare = openai.OpenAI(base_url=bare_server.base_url, api_key=settings.api_key, max_retries=0)
+            # replies are cut after the first token: max_tokens only bounds the time a round takes
+            sampling = replace(settings.sampling, max_tokens=32)
+            extra = {"top_p": sampling.top_p, "frequency_penalty": sampling.frequency_penalty,
+                     "presence_penalty": sampling.presence_penalty}  # fmt: skip
+            # warm-up: embedding model, lexical mirror, both servers, the HTTP clients
+            store.recall(PERSONA, "warm up", k=5)
+            for server in servers:
+                client = openai.OpenAI(base_url=server.base_url, api_key="x")
+                list(bare_stream(client, model_id, [{"role": "user", "content": "hi"}], 4, 0.0, {}))
+
+            names = ("store", "prepare", "chain", "app", "bare", "diff", "diff_nostore")
+            rows: dict[str, list[float]] = {name: [] for name in names}
+            budget = settings.context_window - settings.sampling.max_tokens
+            turns = store.transcript(PERSONA, conversation_id)
+            for n in range(rounds):
+                message = f"{MESSAGES[n % len(MESSAGES)]} ({n})"
+                app_first = n % 2 == 0
+
+                def app_path(message: str = message, turns: list = turns) -> tuple[list, float, float, float, float]:
+                    t0 = time.perf_counter()
+                    user_turn = store.add_turn(PERSONA, conversation_id, "user", message)
+                    t1 = time.perf_counter()
+                    prepared = prepare_reply(store, persona, user_name, turns, greeting, message, 5, budget,
+                                             exclude=[user_turn])  # fmt: skip
+                    t2 = time.perf_counter()
+                    model = make_chat_model(settings.base_url, settings.api_key, model_id, sampling, settings.timeout)
+                    chain = build_chain(model)
+                    pieces = safe_stream(stream_reply(chain, prepared.parts, settings.base_url, model_id))
+                    first = next(pieces)
+                    t3 = time.perf_counter()
+                    reply = first + "".join(pieces)  # at most 32 tokens
+                    store.add_turn(PERSONA, conversation_id, "assistant", reply,
+                                   recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
+                    messages = _to_openai(CHAT_PROMPT.format_messages(**prepared.parts.inputs()))
+                    return messages, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, (t3 - t0) * 1000
+
+                def bare_ttft(messages: list[dict]) -> float:
+                    started = time.perf_counter()
+                    pieces = bare_stream(bare, model_id, messages, sampling.max_tokens, sampling.temperature, extra)
+                    next(pieces)
+                    ttft = (time.perf_counter() - started) * 1000
+                    for _ in pieces:
+                        pass
+                    return ttft
+
+                if app_first:
+                    messages, t_store, t_prepare, t_chain, t_app = app_path()
+                    t_bare = bare_ttft(messages)
+                else:
+                    # the bare client goes first with the same final messages, computed without
+                    # touching the store (the app's own round then computes them again)
+                    probe = prepare_reply(store, persona, user_name, turns, greeting, message, 5, budget)
+                    t_bare = bare_ttft(_to_openai(CHAT_PROMPT.format_messages(**probe.parts.inputs())))
+                    messages, t_store, t_prepare, t_chain, t_app = app_path()
+                    if _to_openai(CHAT_PROMPT.format_messages(**probe.parts.inputs())) != messages:
+                        # recall differed (the stored user turn is excluded anyway): measure again
+                        t_bare = bare_ttft(messages)
+                turns = store.transcript(PERSONA, conversation_id)
+                rows["store"].append(t_store)
+                rows["prepare"].append(t_prepare)
+                rows["chain"].append(t_chain)
+                rows["app"].append(t_app)
+                rows["bare"].append(t_bare)
+                rows["diff"].append(t_app - t_bare)
+                rows["diff_nostore"].append(t_app - t_store - t_bare)
+                say(f"  round {n + 1}/{rounds}: app {t_app:.0f} ms (store {t_store:.0f}, prepare {t_prepare:.0f}, "
+                    f"chain {t_chain:.0f}), bare {t_bare:.0f} ms")  # fmt: skip
+
+            # figure 3: streaming rate through the chain vs the bare stream
+            stream_sampling = replace(sampling, temperature=0.0, max_tokens=stream_tokens)
+            chain = build_chain(make_chat_model(settings.base_url, settings.api_key, model_id, stream_sampling))
+            prepared = prepare_reply(store, persona, user_name, turns, greeting, MESSAGES[0], 5, budget)
+            messages = _to_openai(CHAT_PROMPT.format_messages(**prepared.parts.inputs()))
+            rate: dict[str, list[float]] = {"app_cps": [], "bare_cps": [], "app_pps": [], "bare_pps": []}
+            sizes: dict[str, tuple[int, int]] = {}
+            for n in range(stream_rounds):
+                for side in ("app", "bare") if n % 2 == 0 else ("bare", "app"):
+                    started = time.perf_counter()
+                    if side == "app":
+                        pieces = safe_stream(stream_reply(chain, prepared.parts, settings.base_url, model_id))
+                    else:
+                        pieces = bare_stream(bare, model_id, messages, stream_tokens, 0.0, extra)
+                    first, last, chars, count = _timed(pieces, started)
+                    seconds = max(1e-6, (last - first) / 1000)
+                    rate[f"{side}_cps"].append((chars - 1) / seconds if chars > 1 else 0.0)
+                    rate[f"{side}_pps"].append((count - 1) / seconds if count > 1 else 0.0)
+                    sizes[side] = (chars, count)
+    finally:
+        for server in servers:
+            server.stop()
+
+    def met(values: list[float], limit: float) -> str:
+        return "yes" if statistics.median(values) <= limit else "**no**"
+
+    ttft_rows = [
+        ["store the user turn (`add_turn`)", fmt(rows["store"], 1), "–", "–"],
+        ["`prepare_reply` (recall in 10k + lorebook + assembly)", fmt(rows["prepare"], 1), "–", "–"],
+        ["chain: build + request → first token", fmt(rows["chain"]), fmt(rows["bare"]), "–"],
+        ["**app path → first token** (all of the above)", fmt(rows["app"]), fmt(rows["bare"]), "–"],
+        ["**app − bare** (target p50 <= 30 ms)", fmt(rows["diff"]), "0", met(rows["diff"], 30)],
+        ["app − bare, without storing the user turn", fmt(rows["diff_nostore"]), "0", met(rows["diff_nostore"], 30)],
+    ]
+    stream_rows = [
+        ["characters/s (after the first piece)", fmt(rate["app_cps"]), fmt(rate["bare_cps"]),
+         f"{statistics.median(rate['app_cps']) / max(1e-9, statistics.median(rate['bare_cps'])):.0%}"],
+        ["pieces/s (≈ tokens/s)", fmt(rate["app_pps"]), fmt(rate["bare_pps"]),
+         f"{statistics.median(rate['app_pps']) / max(1e-9, statistics.median(rate['bare_pps'])):.0%}"],
+    ]  # fmt: skip
+    flags = " --quick" if quick else ""
+    return (
+        f"## Reply path vs bare server (`python -m bench.path{flags}`)\n\n"
+        f"Built-in SmolLM2-135M (two twin servers: app path on one, bare `openai` client on the other, same "
+        f"requests in the same order), persona {PERSONA} with 10,000 stored memories, recall k=5, "
+        f"{rounds} rounds (a new message each), p50 / p95 in ms.\n\n"
+        + table(["figure 1: time to first token", "app p50 / p95", "bare p50 / p95", "target met"], ttft_rows)
+        + f"\n\nFigure 3: streaming, same prompt, temperature 0, max_tokens {stream_tokens}, {stream_rounds} rounds "
+        f"each (app: `build_chain(...).stream` through the chat page's `safe_stream`; reply "
+        f"{sizes.get('app', (0, 0))[0]} vs {sizes.get('bare', (0, 0))[0]} characters, "
+        f"{sizes.get('app', (0, 0))[1]} vs {sizes.get('bare', (0, 0))[1]} pieces).\n\n"
+        + table(["figure 3: streaming", "app p50 / p95", "bare p50 / p95", "app / bare (p50)"], stream_rows)
+        + "\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (about a minute once the store is cached)")
+    parser.add_argument("--build", type=int, nargs="*", help="only build the cached stores of these sizes")
+    args = parser.parse_args()
+    if args.build is not None:
+        for size in args.build or [10_000]:
+            print(cached_store(size))
+        return
+    markdown = run(args.quick)
+    print(markdown)
+    write_section("path-quick" if args.quick else "path", markdown)
+
+
+if __name__ == "__main__":
+    main()
