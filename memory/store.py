@@ -325,6 +325,11 @@ class MemoryStore:
         turn = NewTurn(role, text, created_at, speaker=speaker, recalled=tuple(recalled), interrupted=interrupted)
         return self.add_turns(persona_id, conversation_id, [turn])[0]
 
+    @staticmethod
+    def turn_id(persona_id: str, conversation_id: str, role: str, text: str, created_at: datetime) -> str:
+        """The id :meth:`add_turn` gives this turn (known before it is stored)."""
+        return f"turn-{_digest(persona_id, conversation_id, role, _as_utc(created_at).isoformat(), text)}"
+
     def add_turns(self, persona_id: str, conversation_id: str, turns: Sequence[NewTurn]) -> builtins.list[str]:
         """Store many turns of one conversation at once (faster than one by one: embedded and
         written in batches); returns their ids in the order given."""
@@ -332,8 +337,7 @@ class MemoryStore:
             return []
         moments = [_as_utc(t.created_at or _now()) for t in turns]
         ids = [
-            f"turn-{_digest(persona_id, conversation_id, t.role, m.isoformat(), t.text)}"
-            for t, m in zip(turns, moments, strict=True)
+            self.turn_id(persona_id, conversation_id, t.role, t.text, m) for t, m in zip(turns, moments, strict=True)
         ]
         first = {memory_id: n for n, memory_id in reversed(builtins.list(enumerate(ids)))}
         collection = self._collection(persona_id)

@@ -3,7 +3,9 @@ recalled memories and lorebook entries."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -85,48 +87,66 @@ def export_buttons() -> None:
 
 def reply_to(text: str, history: list[Memory], user_turn: str | None = None) -> None:
     """Store the message (unless it is stored already: a retry or a regeneration), then stream
-    the reply into the page and store it with what it used."""
-    if user_turn is None:
-        user_turn = store.add_turn(persona.id, conversation_id, "user", text)
-        chat_view.message("user", text)
-    with st.chat_message("assistant", avatar=chat_view.avatar("assistant", persona_avatar)):
-        if config.error or not config.model:
-            st.error(f"{config.error} Your message is saved.", icon=":material/error:")
-            return
-        try:
-            budget = config.context_window - config.sampling.max_tokens
-            prepared = prepare_reply(
-                store, persona, app.user_name, history, greeting, text, config.recall_k, budget, exclude=[user_turn]
-            )
-        except LLMError as exc:
-            st.error(f"{exc} Your message is saved.", icon=":material/error:")
-            return
-        model = make_chat_model(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
-        chunks: list[str] = []
+    the reply into the page and store it with what it used.
 
-        def tokens():
-            chain = build_chain(model)
-            for token in stream_reply(chain, prepared.parts, config.base_url, config.model, app.llm.timeout):
-                chunks.append(token)
-                yield token
+    A new message is stored while the reply is prepared (its id is known in advance), so that
+    embedding it is not on the way to the first token; it is stored before the reply is.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if user_turn is None:
+            moment = datetime.now(UTC)
+            user_turn = store.turn_id(persona.id, conversation_id, "user", text, moment)
+            saving = pool.submit(store.add_turn, persona.id, conversation_id, "user", text, moment)
+            chat_view.message("user", text)
+        else:
+            saving = pool.submit(lambda: user_turn)
+        with st.chat_message("assistant", avatar=chat_view.avatar("assistant", persona_avatar)):
+            failure = generate(text, history, user_turn, saving)
+    if failure is None:
+        st.rerun()  # redraw from the store: the reply gets its menu, and Regenerate appears
 
-        failure: LLMError | None = None
-        try:
-            st.write_stream(chat_view.safe_stream(tokens()))
-        except LLMError as exc:
-            failure = exc
-        reply = "".join(chunks)
-        lore = [entry.label for entry in prepared.lore]
-        if reply:
-            reply_id = store.add_turn(persona.id, conversation_id, "assistant", reply, interrupted=failure is not None,
-                                      recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
-            st.session_state.lore_used[reply_id] = lore
-            st.session_state.choices.pop(reply_group_key(user_turn), None)  # show the newest alternative
-        if failure:
-            st.error(f"{failure} Your message is saved; press Retry to try again.", icon=":material/error:")
-            chat_view.memories_used(prepared.memories, lore=lore)
-            return
-    st.rerun()  # redraw from the store: the reply gets its menu, and Regenerate appears
+
+def generate(text: str, history: list[Memory], user_turn: str, saving: Future) -> LLMError | None:
+    """Stream the reply into the current container; returns the failure shown, if any."""
+    if config.error or not config.model:
+        saving.result()
+        st.error(f"{config.error} Your message is saved.", icon=":material/error:")
+        return config.error
+    try:
+        budget = config.context_window - config.sampling.max_tokens
+        prepared = prepare_reply(
+            store, persona, app.user_name, history, greeting, text, config.recall_k, budget, exclude=[user_turn]
+        )
+    except LLMError as exc:
+        saving.result()
+        st.error(f"{exc} Your message is saved.", icon=":material/error:")
+        return exc
+    model = make_chat_model(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
+    chunks: list[str] = []
+
+    def tokens():
+        chain = build_chain(model)
+        for token in stream_reply(chain, prepared.parts, config.base_url, config.model, app.llm.timeout):
+            chunks.append(token)
+            yield token
+
+    failure: LLMError | None = None
+    try:
+        st.write_stream(chat_view.safe_stream(tokens()))
+    except LLMError as exc:
+        failure = exc
+    saving.result()  # the message is stored before its reply (and an error storing it surfaces here)
+    lore = [entry.label for entry in prepared.lore]
+    reply = "".join(chunks)
+    if reply:
+        reply_id = store.add_turn(persona.id, conversation_id, "assistant", reply, interrupted=failure is not None,
+                                  recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
+        st.session_state.lore_used[reply_id] = lore
+        st.session_state.choices.pop(reply_group_key(user_turn), None)  # show the newest alternative
+    if failure:
+        st.error(f"{failure} Your message is saved; press Retry to try again.", icon=":material/error:")
+        chat_view.memories_used(prepared.memories, lore=lore)
+    return failure
 
 
 def reply_group_key(user_turn: str) -> str:
