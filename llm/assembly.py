@@ -22,6 +22,8 @@ TokenCounter = Callable[[str], int]
 
 #: Tokens kept free for the chat template's own markers (role headers, separators).
 TEMPLATE_OVERHEAD = 64
+#: Tokens of the memories section's heading (see llm.prompts.memories_block).
+MEMORY_HEADER = 16
 
 
 def approx_tokens(text: str) -> int:
@@ -77,7 +79,7 @@ def assemble(
 
     history_costs = [count(text) for _, text in history]
     memory_costs = [count(text) + 2 for text in memories]
-    total = fixed + sum(history_costs) + sum(memory_costs) + (16 if memories else 0)
+    total = fixed + sum(history_costs) + sum(memory_costs) + (MEMORY_HEADER if memories else 0)
 
     first_kept = 0
     while total > budget and first_kept < len(history):
@@ -86,7 +88,7 @@ def assemble(
     kept_memories = len(memories)
     while total > budget and kept_memories > 0:
         kept_memories -= 1
-        total -= memory_costs[kept_memories]
+        total -= memory_costs[kept_memories] + (MEMORY_HEADER if kept_memories == 0 else 0)
 
     return PromptParts(
         persona=persona,

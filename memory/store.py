@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +41,7 @@ from memory.lexical import Entry, LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn
 
 COLLECTION_PREFIX = "persona-"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _INCLUDE = ["documents", "metadatas"]
 #: Characters of the previous turn kept with a turn as its ``context``.
 CONTEXT_CHARS = 160
@@ -112,6 +114,12 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         conversation_id=meta.get("conversation_id"),
         speaker=meta.get("speaker") or meta.get("role"),
     )
+
+
+def storable(text: str) -> str:
+    """``text`` as it can be stored: lone UTF-16 surrogates (which no UTF-8 store accepts, and
+    which only broken clients send) become U+FFFD; everything else, NUL included, is kept."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -264,7 +272,7 @@ class MemoryStore:
         stored for this persona is not stored again (its id is a hash of its text), nor is one
         near-identical to a stored chunk (its id is then the stored chunk's). ``progress(done,
         total)`` is called as chunks are embedded."""
-        chunks = chunk_text(text)
+        chunks = chunk_text(storable(text))
         ids = [f"bg-{_digest(persona_id, chunk)}" for chunk in chunks]
         unique = dict(zip(ids, chunks, strict=True))
         collection = self._collection(persona_id)
@@ -322,7 +330,9 @@ class MemoryStore:
         """Store one conversation turn and return its id. ``recalled``: the (memory id, score)
         pairs a reply was given, shown under it. ``speaker``: who said it, when known by name.
         Idempotent for the same turn and time."""
-        turn = NewTurn(role, text, created_at, speaker=speaker, recalled=tuple(recalled), interrupted=interrupted)
+        turn = NewTurn(
+            role, storable(text), created_at, speaker=speaker, recalled=tuple(recalled), interrupted=interrupted
+        )
         return self.add_turns(persona_id, conversation_id, [turn])[0]
 
     @staticmethod
@@ -386,6 +396,7 @@ class MemoryStore:
     def update(self, memory_id: str, text: str | None = None, pinned: bool | None = None) -> Memory:
         """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag."""
         collection = self._owner(memory_id)
+        text = None if text is None else storable(text)
         current = collection.get(ids=[memory_id], include=_INCLUDE)
         meta = dict(current["metadatas"][0])
         persona_id = meta["persona_id"]

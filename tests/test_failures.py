@@ -1,0 +1,158 @@
+"""Failures provoked for real: a model server killed mid-reply, a process SIGKILLed while
+writing, a Chroma server that goes away and comes back, threads writing at once, odd Unicode,
+and prompt assembly fuzzed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llm import ContextTooLong, LLMError, Sampling, assemble, build_chain, make_chat_model, stream_reply
+from llm.local_server import MODEL_ALIAS, spawn
+from memory import MemoryStore
+from tests.conftest import free_port
+
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+def test_server_killed_mid_reply_keeps_the_partial_reply() -> None:
+    server = spawn(port=free_port())
+    try:
+        model = make_chat_model(server.base_url, "none", MODEL_ALIAS, Sampling(0.0, 1.0, 2000), timeout=30)
+        parts = assemble("You are a storyteller.", [], [], "Tell me a very long story about the sea.", 3000)
+        received: list[str] = []
+        with pytest.raises(LLMError):
+            for token in stream_reply(build_chain(model), parts, server.base_url):
+                received.append(token)
+                if len(received) == 5:
+                    os.killpg(server.process.pid, signal.SIGKILL)
+        assert len(received) >= 5 and "".join(received).strip()
+    finally:
+        server.stop()
+
+
+def test_sigkill_while_writing_loses_no_acknowledged_turn(tmp_path: Path) -> None:
+    path = tmp_path / "chroma"
+    writer = textwrap.dedent(
+        f"""
+        from memory import MemoryStore
+        store = MemoryStore.open(path={str(path)!r})
+        for i in range(10_000):
+            print(store.add_turn("mara", "c1", "user", f"message number {{i}}"), flush=True)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True, cwd=Path.cwd())
+    acknowledged = []
+    for line in process.stdout:
+        acknowledged.append(line.strip())
+        if len(acknowledged) == 40:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=30)
+    store = MemoryStore.open(path=str(path))
+    stored = {m.id for m in store.transcript("mara", "c1")}
+    assert set(acknowledged) <= stored
+    assert store.recall("mara", "message number 17", k=1)  # the index opens and answers
+
+
+def test_chroma_server_goes_away_and_comes_back(tmp_path: Path) -> None:
+    chroma = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    command = [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)]
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("chroma run did not start")
+
+    process = start()
+    try:
+        store = MemoryStore.open(host="127.0.0.1", port=port)
+        first = store.add_turn("mara", "c1", "user", "Before the outage", T0)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it raises
+            store.add_turn("mara", "c1", "user", "During the outage", T0 + timedelta(seconds=1))
+        process = start()
+        second = store.add_turn("mara", "c1", "user", "After the outage", T0 + timedelta(seconds=2))
+        assert [m.id for m in store.transcript("mara", "c1")] == [first, second]
+        assert store.recall("mara", "outage", k=2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def test_threads_writing_one_conversation_at_once(store: MemoryStore) -> None:
+    def write(worker: int) -> None:
+        for i in range(15):
+            store.add_turn("mara", "c1", "user", f"worker {worker} line {i}", T0 + timedelta(seconds=worker * 100 + i))
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    texts = [m.text for m in store.transcript("mara", "c1")]
+    assert sorted(texts) == sorted(f"worker {w} line {i}" for w in range(4) for i in range(15))
+    assert store.count("mara", text="worker 3") == 15
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "emoji 🎉👩‍👩‍👧 done",
+        "RTL שלום עולם مرحبا",
+        "combining e\u0301\u0302 a\u0308",
+        "NUL \x00 inside",
+        "<b>&amp;</b> {{user}}",
+    ],
+)
+def test_unusual_unicode_round_trips(store: MemoryStore, text: str) -> None:
+    memory_id = store.add_turn("mara", "c1", "user", text, T0)
+    assert store.get([memory_id], "mara")[0].text == text
+    assert store.transcript("mara", "c1")[0].text == text
+
+
+def test_lone_surrogates_are_replaced_not_refused(store: MemoryStore) -> None:
+    memory_id = store.add_turn("mara", "c1", "user", "broken \ud83d client", T0)
+    assert store.get([memory_id], "mara")[0].text == "broken \ufffd client"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    persona=st.text(max_size=300),
+    memories=st.lists(st.text(max_size=200), max_size=8),
+    history=st.lists(st.tuples(st.sampled_from(["user", "assistant"]), st.text(max_size=200)), max_size=12),
+    message=st.text(min_size=1, max_size=300),
+    budget=st.integers(min_value=0, max_value=2000),
+)
+def test_assembly_never_exceeds_the_budget_or_cuts_the_essentials(persona, memories, history, message, budget) -> None:
+    try:
+        parts = assemble(persona, memories, history, message, budget)
+    except ContextTooLong:
+        return
+    assert parts.persona == persona and parts.message == message
+    assert parts.tokens <= budget
+    assert parts.memories == memories[: len(parts.memories)]  # the best ones are kept
+    kept = [m.content for m in parts.history]
+    assert kept == [text for _, text in history][len(history) - len(kept) :]  # the newest ones are kept
