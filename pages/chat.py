@@ -32,16 +32,16 @@ persona = sidebar.persona_picker(library)
 if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
-conversation_id = sidebar.conversation_picker(store, persona)
+with resources.store_guard(app.store):
+    conversation_id = sidebar.conversation_picker(store, persona)
+    ingested = st.session_state.setdefault("ingested", set())
+    if (persona.id, persona.background) not in ingested and persona.background.strip():
+        with st.spinner(f"Reading {persona.name}'s background into memory…"):
+            store.add_background(persona.id, persona.background, source="persona background")
+        ingested.add((persona.id, persona.background))
+    turns = store.transcript(persona.id, conversation_id)
+    recalled = {m.id: m for m in store.get({i for t in turns for i, _ in t.recalled}, persona.id)}
 config = sidebar.chat_config(app)
-
-ingested = st.session_state.setdefault("ingested", set())
-if (persona.id, persona.background) not in ingested and persona.background.strip():
-    with st.spinner(f"Reading {persona.name}'s background into memory…"):
-        store.add_background(persona.id, persona.background, source="persona background")
-    ingested.add((persona.id, persona.background))
-
-turns = store.transcript(persona.id, conversation_id)
 st.session_state.setdefault("choices", {})  # chosen alternative per reply
 st.session_state.setdefault("lore_used", {})  # lorebook entries per reply id, for this session
 groups = exchanges(turns)
@@ -49,7 +49,6 @@ visible = chosen_turns(groups, st.session_state.choices)  # one turn per message
 avatar_file = library.avatar_path(persona.id)
 persona_avatar = str(avatar_file) if avatar_file else None
 greeting = substitute(persona.first_mes, persona.name, app.user_name)
-recalled = {m.id: m for m in store.get({i for t in turns for i, _ in t.recalled}, persona.id)}
 
 
 def used(turn: Memory) -> tuple[list[Memory], int]:
@@ -272,4 +271,5 @@ if prompt and prompt.strip():
         with st.expander("Your message (copy it from here)"):
             st.code(prompt, language=None)
     else:
-        reply_to(prompt.strip(), visible)
+        with resources.store_guard(app.store):
+            reply_to(prompt.strip(), visible)

@@ -23,6 +23,7 @@ from llm import ContextTooLong, LLMError, Sampling, assemble, build_chain, make_
 from llm.local_server import MODEL_ALIAS, spawn
 from memory import MemoryStore
 from tests.conftest import free_port
+from tests.test_app import app_env, new_app, texts  # noqa: F401 - app_env is a fixture
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -67,39 +68,68 @@ def test_sigkill_while_writing_loses_no_acknowledged_turn(tmp_path: Path) -> Non
     assert store.recall("mara", "message number 17", k=1)  # the index opens and answers
 
 
-def test_chroma_server_goes_away_and_comes_back(tmp_path: Path) -> None:
-    chroma = Path(sys.executable).with_name("chroma")
-    port = free_port()
-    command = [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)]
+class ChromaServer:
+    """A `chroma run` that a test can stop and start again on the same port and folder."""
 
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    def __init__(self, path: Path) -> None:
+        chroma = Path(sys.executable).with_name("chroma")
+        self.port = free_port()
+        self.command = [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return process
+                if httpx.get(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return
             except httpx.HTTPError:
                 time.sleep(0.2)
         raise RuntimeError("chroma run did not start")
 
-    process = start()
-    try:
-        store = MemoryStore.open(host="127.0.0.1", port=port)
-        first = store.add_turn("mara", "c1", "user", "Before the outage", T0)
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it raises
-            store.add_turn("mara", "c1", "user", "During the outage", T0 + timedelta(seconds=1))
-        process = start()
-        second = store.add_turn("mara", "c1", "user", "After the outage", T0 + timedelta(seconds=2))
-        assert [m.id for m in store.transcript("mara", "c1")] == [first, second]
-        assert store.recall("mara", "outage", k=2)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def chroma(tmp_path: Path):
+    server = ChromaServer(tmp_path / "server")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_chroma_server_goes_away_and_comes_back(chroma: ChromaServer) -> None:
+    store = MemoryStore.open(host="127.0.0.1", port=chroma.port)
+    first = store.add_turn("mara", "c1", "user", "Before the outage", T0)
+    chroma.stop()
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it raises
+        store.add_turn("mara", "c1", "user", "During the outage", T0 + timedelta(seconds=1))
+    chroma.start()
+    second = store.add_turn("mara", "c1", "user", "After the outage", T0 + timedelta(seconds=2))
+    assert [m.id for m in store.transcript("mara", "c1")] == [first, second]
+    assert store.recall("mara", "outage", k=2)
+
+
+def test_the_app_says_the_store_is_gone_and_recovers(chroma: ChromaServer, app_env, monkeypatch) -> None:  # noqa: F811
+    monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
+    monkeypatch.setenv("CHROMA_PORT", str(chroma.port))
+    at = new_app()
+    at.chat_input[0].set_value("Remember the lighthouse.").run()
+    assert not at.exception
+    chroma.stop()
+    at.run()
+    assert not at.exception
+    assert any("The memory store does not answer" in e.value for e in at.error)
+    chroma.start()
+    at.button(key="store_retry").click().run()
+    assert not at.exception and not at.error
+    assert [texts(m)[0] for m in at.chat_message][1] == "Remember the lighthouse."
 
 
 def test_threads_writing_one_conversation_at_once(store: MemoryStore) -> None:

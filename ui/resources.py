@@ -9,10 +9,13 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
 from dotenv import load_dotenv
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from llm import LLMError, LLMSettings, list_models
 from llm.local_server import spawn
@@ -74,3 +77,23 @@ def builtin_server(port: int) -> str:
 def models(base_url: str, api_key: str) -> list[str]:
     """``/v1/models`` of a server, cached briefly (failures are not cached)."""
     return list_models(base_url, api_key)
+
+
+@contextmanager
+def store_guard(config: StoreConfig) -> Iterator[None]:
+    """Turn a memory store that does not answer (a `chroma run` server that stopped) into a clear
+    message; the next rerun tries again, so the app recovers when the server is back."""
+    try:
+        yield
+    except (StopException, RerunException):
+        raise
+    except Exception as exc:  # noqa: BLE001 - Chroma's client raises many kinds; all mean the same here
+        where = f"Chroma server at {config.host}:{config.port}" if config.host else f"store in {config.path}"
+        st.error(
+            f"The memory store does not answer ({where}: {type(exc).__name__}). What was stored is safe; "
+            "a message that could not be stored is still on screen above, to send again. Start the server "
+            f"again (`chroma run --host 127.0.0.1 --port {config.port} --path …`) and press Try again.",
+            icon=":material/database:",
+        )
+        st.button("Try again", icon=":material/refresh:", key="store_retry")
+        st.stop()
