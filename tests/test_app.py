@@ -114,9 +114,9 @@ def test_server_down_keeps_the_message(app_env, monkeypatch) -> None:
 
 def test_huge_paste_gets_a_limit_message_and_stays_copyable(app_env) -> None:
     at = new_app()
-    at.chat_input[0].set_value("x" * 60_000).run()
+    at.chat_input[0].set_value("x" * 200_000).run()
     assert "limit is 50,000" in at.error[0].value
-    assert at.code[0].value == "x" * 60_000
+    assert at.code[0].value == "x" * 200_000
     assert len(at.chat_message) == 1
 
 
