@@ -10,11 +10,9 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +20,7 @@ from hypothesis import strategies as st
 from llm import ContextTooLong, LLMError, Sampling, assemble, build_chain, make_chat_model, stream_reply
 from llm.local_server import MODEL_ALIAS, spawn
 from memory import MemoryStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ok
 from tests.test_app import app_env, new_app, texts  # noqa: F401 - app_env is a fixture
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
@@ -81,14 +79,7 @@ class ChromaServer:
         self.process = subprocess.Popen(
             self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("chroma run did not start")
+        wait_until_ok(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", self.process)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
