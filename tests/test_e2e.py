@@ -167,3 +167,19 @@ def test_a_deep_link_on_a_fresh_server_opens_inside_the_app(tmp_path, llm_server
         labels = [links.nth(i).inner_text().splitlines()[-1].strip() for i in range(links.count())]
         assert labels == ["Chat", "Personas", "Memories"]  # not the pages/ folder's file names
         page.close()
+
+
+def test_reload_while_a_reply_streams_keeps_the_message(app_url: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url)
+    messages = page.get_by_test_id("stChatMessage")
+    messages.first.wait_for(timeout=90_000)
+    before = messages.count()
+    send(page, "Please tell me a long story about the lighthouse at Cape Morrow.")
+    messages.nth(before + 1).wait_for(timeout=90_000)  # the reply has started
+    page.reload()
+    page.get_by_text("Please tell me a long story about the lighthouse at Cape Morrow.").first.wait_for(timeout=90_000)
+    page.get_by_role("button", name="Retry").or_(page.get_by_role("button", name="Regenerate")).first.wait_for(
+        timeout=90_000
+    )
+    page.close()

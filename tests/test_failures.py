@@ -177,3 +177,26 @@ def test_assembly_never_exceeds_the_budget_or_cuts_the_essentials(persona, memor
     assert parts.memories == memories[: len(parts.memories)]  # the best ones are kept
     kept = [m.content for m in parts.history]
     assert kept == [text for _, text in history][len(history) - len(kept) :]  # the newest ones are kept
+
+
+def test_editing_memories_while_turns_are_written(store: MemoryStore) -> None:
+    """The memories page editing while a reply is stored: both land, nothing is lost."""
+    edited = [store.add_turn("mara", "old", "user", f"Old fact {i}", T0 + timedelta(seconds=i)) for i in range(10)]
+
+    def write() -> None:
+        for i in range(20):
+            store.add_turn("mara", "c1", "assistant", f"Streaming reply {i}", T0 + timedelta(hours=1, seconds=i))
+
+    def edit() -> None:
+        for i, memory_id in enumerate(edited):
+            store.update(memory_id, text=f"Edited fact {i}", pinned=i % 2 == 0)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=edit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.transcript("mara", "c1")) == 20
+    assert [m.text for m in store.transcript("mara", "old")] == [f"Edited fact {i}" for i in range(10)]
+    assert [m.pinned for m in store.transcript("mara", "old")] == [i % 2 == 0 for i in range(10)]
+    assert store.count("mara", text="Edited fact") == 10 and store.count("mara", text="Old fact") == 0
