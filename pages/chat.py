@@ -203,7 +203,8 @@ def switcher(group: list[Memory]) -> None:
     """‹ 2/3 › between the alternatives of a reply."""
     key = group[0].id
     current = min(st.session_state.choices.get(key, len(group) - 1), len(group) - 1)
-    back, label, forward, _ = st.columns([1, 2, 1, 12], vertical_alignment="center")
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")  # ‹ 2 / 3 › side by side
+    back, label, forward = (row.container(width="content") for _ in range(3))
     if back.button("", key=f"back_{key}", icon=":material/chevron_left:", disabled=current == 0):
         st.session_state.choices[key] = current - 1
         st.rerun()
@@ -218,10 +219,10 @@ def show(turn: Memory, group: list[Memory]) -> None:
         if st.session_state.get("editing") == turn.id:
             edit_box(turn)
             return
-        text_col, menu_col = st.columns([20, 1])
-        with text_col:
-            chat_view.body(turn.text, turn.interrupted)
-        with menu_col:
+        # the menu beside the text at any width (columns would stack it under the text on a phone)
+        with st.container(horizontal=True, wrap=False, gap="small"):
+            with st.container(width="stretch"):
+                chat_view.body(turn.text, turn.interrupted)
             message_actions(turn)
         if st.session_state.get("deleting") == turn.id:
             delete_box(turn)

@@ -50,6 +50,7 @@ def recall_probe() -> None:
         ],
         hide_index=True,
         width="stretch",
+        column_order=("score", "text", "kind", "who", "when", "pinned", *SCORE_PARTS[1:]),  # the text in view
         column_config={
             **{name: st.column_config.NumberColumn(format="%.3f") for name in SCORE_PARTS},
             "text": st.column_config.TextColumn(width="large"),
