@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 import streamlit as st
 
@@ -78,10 +79,11 @@ def export_buttons() -> None:
     with st.sidebar.popover("Export conversation", icon=":material/download:", width="stretch"):
         stem = f"{persona.id}-{conversation_id[:8]}"
         args = (persona.name, app.user_name, greeting, visible)
-        st.download_button("Markdown", conversation_markdown(*args), f"{stem}.md", "text/markdown",
-                           icon=":material/description:")  # fmt: skip
-        st.download_button("SillyTavern (JSONL)", conversation_sillytavern(*args), f"{stem}.jsonl",
-                           "application/jsonl", icon=":material/data_object:")  # fmt: skip
+        # the files are built when clicked, not on every rerun
+        st.download_button("Markdown", partial(conversation_markdown, *args), f"{stem}.md", "text/markdown",
+                           icon=":material/description:", on_click="ignore")  # fmt: skip
+        st.download_button("SillyTavern (JSONL)", partial(conversation_sillytavern, *args), f"{stem}.jsonl",
+                           "application/jsonl", icon=":material/data_object:", on_click="ignore")  # fmt: skip
 
 
 def reply_to(text: str, history: list[Memory], user_turn: str | None = None) -> None:
