@@ -26,6 +26,11 @@ TEMPLATE_OVERHEAD = 64
 MEMORY_HEADER = 16
 
 
+def memory_cost(line: str, count: TokenCounter) -> int:
+    """Tokens one memory line takes in the prompt (its text and the "- " before it)."""
+    return count(line) + 2
+
+
 def approx_tokens(text: str) -> int:
     """LangChain's character-based estimate (about 4 characters a token, plus per-message cost).
 
@@ -78,7 +83,7 @@ def assemble(
         raise ContextTooLong(f"persona and message take about {fixed} tokens, the budget is {budget}")
 
     history_costs = [count(text) for _, text in history]
-    memory_costs = [count(text) + 2 for text in memories]
+    memory_costs = [memory_cost(text, count) for text in memories]
     total = fixed + sum(history_costs) + sum(memory_costs) + (MEMORY_HEADER if memories else 0)
 
     first_kept = 0
@@ -130,7 +135,7 @@ def context_usage(
 ) -> ContextUsage:
     return ContextUsage(
         persona=count(persona),
-        memories=sum(count(m) + 2 for m in memories),
+        memories=sum(memory_cost(m, count) for m in memories),
         history=sum(count(text) for _, text in history),
         reply=reply_tokens,
         window=window,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 from langchain_openai import ChatOpenAI
 
-from llm.errors import LLMError, NoModelLoaded, explain
+from llm.errors import NoModelLoaded, explain
 from llm.settings import Sampling
 
 
@@ -54,12 +54,3 @@ def pick_model(available: list[str], wanted: str | None, base_url: str) -> str:
     if not available:
         raise NoModelLoaded(base_url)
     return available[0]
-
-
-def is_up(base_url: str, api_key: str, timeout: float = 2.0) -> bool:
-    """Whether the server answers ``/v1/models`` at all."""
-    try:
-        list_models(base_url, api_key, timeout)
-    except LLMError:
-        return False
-    return True

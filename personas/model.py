@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 CARD_SPEC = "chara_card_v2"
@@ -71,6 +71,3 @@ class Persona:
             extra={k: v for k, v in data.items() if k not in card_fields},
             **{k: v for k, v in data.items() if k in card_fields},
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
