@@ -1,14 +1,38 @@
 """The language-model side of the app: settings, client, prompts, chain, built-in server.
 
-Plain Python; never imports Streamlit.
+Plain Python; never imports Streamlit. The names below are loaded on first use (PEP 562):
+LangChain and the ``openai`` client take about a second to import, and the chat page shows its
+input before it needs them. ``llm.settings`` and ``llm.errors`` are light.
 """
 
-from llm.assembly import PromptParts, assemble
-from llm.chain import build_chain, stream_reply
-from llm.client import list_models, make_chat_model, pick_model
-from llm.errors import ContextTooLong, LLMError, NoModelLoaded, ServerUnavailable, Timeout
-from llm.settings import LLMSettings, Sampling
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llm.assembly import PromptParts, assemble
+    from llm.chain import build_chain, stream_reply
+    from llm.client import list_models, make_chat_model, pick_model
+    from llm.errors import ContextTooLong, LLMError, NoModelLoaded, ServerUnavailable, Timeout
+    from llm.settings import LLMSettings, Sampling
+
+_WHERE = {
+    "PromptParts": "assembly",
+    "assemble": "assembly",
+    "build_chain": "chain",
+    "stream_reply": "chain",
+    "list_models": "client",
+    "make_chat_model": "client",
+    "pick_model": "client",
+    "ContextTooLong": "errors",
+    "LLMError": "errors",
+    "NoModelLoaded": "errors",
+    "ServerUnavailable": "errors",
+    "Timeout": "errors",
+    "LLMSettings": "settings",
+    "Sampling": "settings",
+}
 __all__ = [
     "ContextTooLong",
     "LLMError",
@@ -25,3 +49,9 @@ __all__ = [
     "pick_model",
     "stream_reply",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'llm' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"llm.{_WHERE[name]}"), name)

@@ -5,9 +5,6 @@
 
 from __future__ import annotations
 
-import httpx
-import openai
-
 START_LM_STUDIO = (
     "Start LM Studio, open the Developer tab (Local Server), load a model and press Start "
     "Server (or run `lms server start`); or point the app at another OpenAI-compatible server "
@@ -69,6 +66,9 @@ _NO_MODEL_HINTS = ("no models loaded", "model not found", "no model", "not loade
 
 def explain(exc: BaseException, base_url: str, model: str | None = None, timeout: float = 0) -> LLMError:
     """Map an exception from the OpenAI client (or httpx) to an :class:`LLMError`."""
+    import httpx  # here, not at the top: the error classes above are imported by light modules
+    import openai
+
     if isinstance(exc, LLMError):
         return exc
     if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
@@ -85,6 +85,8 @@ def explain(exc: BaseException, base_url: str, model: str | None = None, timeout
 
 
 def _detail(exc: BaseException) -> str:
+    import openai
+
     if not isinstance(exc, openai.APIStatusError):
         return str(exc)
     body = exc.body if isinstance(exc.body, dict) else {}

@@ -37,6 +37,7 @@ from memory import ranking
 from memory.chunking import chunk_text
 from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM
+from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn
 
@@ -134,11 +135,15 @@ class MemoryStore:
     client. Thread-safe as far as Chroma is; keep one per process.
     """
 
-    def __init__(self, client: ClientAPI, embedding_function: OfflineMiniLM | None = None) -> None:
+    def __init__(
+        self, client: ClientAPI, embedding_function: OfflineMiniLM | None = None, journal: Journal | None = None
+    ) -> None:
         self._client = client
         self._embed = embedding_function or OfflineMiniLM()
+        self._journal = journal if journal is not None else Journal(None)
         self._mirrors: dict[str, LexicalIndex] = {}
         self._lock = threading.RLock()
+        self._storing = threading.Lock()
 
     @classmethod
     def open(
@@ -150,7 +155,8 @@ class MemoryStore:
     ) -> MemoryStore:
         """Open the store: a ``chroma run`` server when ``host`` is given, else the embedded
         store at ``path``. Missing arguments come from ``CHROMA_PATH`` / ``CHROMA_HOST`` /
-        ``CHROMA_PORT`` (see ``.env.example``)."""
+        ``CHROMA_PORT`` (see ``.env.example``). The journal of turns not stored yet
+        (:mod:`memory.journal`) is kept in ``path`` in both cases."""
         if path is None and host is None:
             config = StoreConfig.from_env()
             path, host, port = config.path, config.host, port or config.port
@@ -159,7 +165,7 @@ class MemoryStore:
             client = chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
         else:
             client = chromadb.PersistentClient(path=str(path), settings=settings)
-        return cls(client, embedding_function)
+        return cls(client, embedding_function, Journal(path))
 
     # -- collections ---------------------------------------------------------------------------
 
@@ -334,6 +340,33 @@ class MemoryStore:
             role, storable(text), created_at, speaker=speaker, recalled=tuple(recalled), interrupted=interrupted
         )
         return self.add_turns(persona_id, conversation_id, [turn])[0]
+
+    def accept_turn(
+        self, persona_id: str, conversation_id: str, role: str, text: str, created_at: datetime | None = None
+    ) -> str:
+        """Take a turn now and store it later: it is journaled at once (see :mod:`memory.journal`)
+        and stored by the next :meth:`store_pending`. Returns the id it will have."""
+        moment = _as_utc(created_at or _now())
+        turn_id = self.turn_id(persona_id, conversation_id, role, storable(text), moment)
+        self._journal.append(PendingTurn(turn_id, persona_id, conversation_id, role, storable(text), moment))
+        return turn_id
+
+    def has_pending(self) -> bool:
+        return not self._journal.empty()
+
+    def store_pending(self) -> builtins.list[str]:
+        """Store every journaled turn, oldest first; returns their ids. If storing fails, the
+        turns stay journaled for the next call (the error is raised)."""
+        with self._storing:
+            pending = self._journal.pending()
+            done: builtins.list[str] = []
+            try:
+                for turn in pending:
+                    new = NewTurn(turn.role, turn.text, turn.created_at)
+                    done += self.add_turns(turn.persona_id, turn.conversation_id, [new])
+            finally:
+                self._journal.discard(set(done))
+            return done
 
     @staticmethod
     def turn_id(persona_id: str, conversation_id: str, role: str, text: str, created_at: datetime) -> str:
@@ -516,23 +549,23 @@ class MemoryStore:
             ):
                 found[i] = (d, m, float(similarity))
         best = max(lexical.values(), default=0.0)
+        weight = {i: ranking.importance(text) for i, (text, _, _) in found.items()}
         base = {
-            i: ranking.base(cosine, ranking.lexical(lexical.get(i, 0.0), best), ranking.importance(text))
-            for i, (text, _, cosine) in found.items()
+            i: ranking.base(cosine, ranking.lexical(lexical.get(i, 0.0), best), weight[i])
+            for i, (_, _, cosine) in found.items()
         }
         around = index.adjacent(builtins.list(found))
         moment = _as_utc(now or _now())
         present = ranking.asks_about_present(query)
-        scored = []
+        scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
         for memory_id, (text, meta, _) in found.items():
             if memory_id in excluded:
                 continue
             before, after, answers = around.get(memory_id, (None, None, False))
-            own = ranking.importance(text)
             context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
             parts = ranking.score(
-                base[memory_id] - ranking.IMPORTANCE * own + context,
-                own,
+                base[memory_id] - ranking.IMPORTANCE * weight[memory_id] + context,
+                weight[memory_id],
                 created_at=datetime.fromtimestamp(meta["created_at"], UTC),
                 now=moment,
                 pinned=bool(meta.get("pinned", False)),
@@ -540,15 +573,16 @@ class MemoryStore:
                 present=present,
                 change=present and ranking.announces_change(text),
             )
-            scored.append(replace(_memory(memory_id, text, meta, round(parts.total, 4)), breakdown=parts))
-        scored.sort(key=lambda m: m.score or 0.0, reverse=True)
+            scored.append((parts.total, memory_id, parts))
+        scored.sort(key=lambda item: item[0], reverse=True)
         recalled: builtins.list[Memory] = []
         seen: set[str] = set()
-        for memory in scored:
-            group = memory.duplicate_of or memory.id
+        for total, memory_id, parts in scored:  # Memory objects only for the winners
+            text, meta, _ = found[memory_id]
+            group = meta.get("duplicate_of") or memory_id
             if group not in seen:
                 seen.add(group)
-                recalled.append(memory)
+                recalled.append(replace(_memory(memory_id, text, meta, round(total, 4)), breakdown=parts))
             if len(recalled) == k:
                 break
         return recalled
@@ -560,7 +594,9 @@ class MemoryStore:
 
     def warm_up(self) -> None:
         """Load the embedding model and build every persona's lexical mirror now (the app calls
-        this in the background at start-up, so the first message does not pay for it)."""
+        this in the background at start-up, so the first message does not pay for it), after
+        storing the turns an earlier run journaled but did not store."""
+        self.store_pending()
         self._vectors(["warm up"])
         for persona_id in self.persona_ids():
             self._mirror(persona_id, self._collection(persona_id))

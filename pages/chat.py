@@ -1,22 +1,22 @@
 """Chat with a persona: its greeting, the stored conversation, and a streamed reply that uses
-recalled memories and lorebook entries."""
+recalled memories and lorebook entries.
+
+The persona's name and the message box are drawn first, from light modules only: on a fresh app
+process, importing LangChain, ``openai`` and Chroma takes about two seconds, and the page is
+usable (the user can type) while that happens below.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 
 import streamlit as st
 
-from llm import LLMError, build_chain, make_chat_model, stream_reply
-from llm.assembly import context_usage
-from llm.prompts import persona_prompt, substitute
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern
 from ui import chat_view, navigation, resources, sidebar
-from ui.reply import chosen_turns, exchanges, prepare_reply, recent_history
 
 navigation.require_app_frame()
 
@@ -26,14 +26,24 @@ VISIBLE_MESSAGES = 60
 MAX_MESSAGE_CHARS = 50_000
 
 app = resources.settings()
-store = resources.memory_store(app.store)
 library = resources.persona_library(app.personas_path)
-
 persona = sidebar.persona_picker(library)
 if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
+st.title(persona.name)
+prompt = st.chat_input(f"Message {persona.name}…")  # pinned to the bottom of the page wherever it is called
+
+with st.spinner("Loading the conversation…"):  # LangChain and openai come in here (see above)
+    from llm import LLMError, build_chain, make_chat_model, stream_reply
+    from llm.assembly import context_usage
+    from llm.prompts import persona_prompt, substitute
+    from ui.reply import chosen_turns, exchanges, prepare_reply, recent_history
+
+store = resources.memory_store(app.store)
 with resources.store_guard(app.store):
+    if store.has_pending():  # a message an earlier run could not store (the store was down)
+        store.store_pending()
     conversation_id = sidebar.conversation_picker(store, persona)
     ingested = st.session_state.setdefault("ingested", set())
     if (persona.id, persona.background) not in ingested and persona.background.strip():
@@ -87,30 +97,27 @@ def export_buttons() -> None:
 
 
 def reply_to(text: str, history: list[Memory], user_turn: str | None = None) -> None:
-    """Store the message (unless it is stored already: a retry or a regeneration), then stream
+    """Take the message (unless it is stored already: a retry or a regeneration), then stream
     the reply into the page and store it with what it used.
 
-    A new message is stored while the reply is prepared (its id is known in advance), so that
-    embedding it is not on the way to the first token; it is stored before the reply is.
+    A new message is journaled at once and stored (embedded, written to Chroma) in the background
+    once the first token is on screen: storing is not on the way to the first token, and the
+    journal keeps the message if the app stops before then (see memory.journal).
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        if user_turn is None:
-            moment = datetime.now(UTC)
-            user_turn = store.turn_id(persona.id, conversation_id, "user", text, moment)
-            saving = pool.submit(store.add_turn, persona.id, conversation_id, "user", text, moment)
-            chat_view.message("user", text)
-        else:
-            saving = pool.submit(lambda: user_turn)
-        with st.chat_message("assistant", avatar=chat_view.avatar("assistant", persona_avatar)):
-            failure = generate(text, history, user_turn, saving)
+    if user_turn is None:
+        user_turn = store.accept_turn(persona.id, conversation_id, "user", text)
+        chat_view.message("user", text)
+    avatar = chat_view.avatar("assistant", persona_avatar)
+    with ThreadPoolExecutor(max_workers=1) as pool, st.chat_message("assistant", avatar=avatar):
+        failure = generate(text, history, user_turn, pool)
     if failure is None:
         st.rerun()  # redraw from the store: the reply gets its menu, and Regenerate appears
 
 
-def generate(text: str, history: list[Memory], user_turn: str, saving: Future) -> LLMError | None:
+def generate(text: str, history: list[Memory], user_turn: str, pool: ThreadPoolExecutor) -> LLMError | None:
     """Stream the reply into the current container; returns the failure shown, if any."""
     if config.error or not config.model:
-        saving.result()
+        store.store_pending()
         st.error(f"{config.error} Your message is saved.", icon=":material/error:")
         return config.error
     try:
@@ -119,15 +126,18 @@ def generate(text: str, history: list[Memory], user_turn: str, saving: Future) -
             store, persona, app.user_name, history, greeting, text, config.recall_k, budget, exclude=[user_turn]
         )
     except LLMError as exc:
-        saving.result()
+        store.store_pending()
         st.error(f"{exc} Your message is saved.", icon=":material/error:")
         return exc
     model = make_chat_model(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
     chunks: list[str] = []
+    saving: list[Future] = []
 
     def tokens():
         chain = build_chain(model)
         for token in stream_reply(chain, prepared.parts, config.base_url, config.model, app.llm.timeout):
+            if not saving:  # the first token is out: now store the message, beside the stream
+                saving.append(pool.submit(store.store_pending))
             chunks.append(token)
             yield token
 
@@ -136,7 +146,11 @@ def generate(text: str, history: list[Memory], user_turn: str, saving: Future) -
         st.write_stream(chat_view.safe_stream(tokens()))
     except LLMError as exc:
         failure = exc
-    saving.result()  # the message is stored before its reply (and an error storing it surfaces here)
+    # the message is stored before its reply (and an error storing it surfaces here)
+    if saving:
+        saving[0].result()
+    else:
+        store.store_pending()
     lore = [entry.label for entry in prepared.lore]
     reply = "".join(chunks)
     if reply:
@@ -237,7 +251,6 @@ def show(turn: Memory, group: list[Memory]) -> None:
 context_meter()
 export_buttons()
 
-st.title(persona.name)
 if config.note:
     st.info(config.note, icon=":material/info:")
 if config.error:
@@ -258,7 +271,6 @@ for turn, group in list(zip(visible, groups, strict=True))[-shown:]:
     show(turn, group)
 
 last = visible[-1] if visible else None
-prompt = st.chat_input(f"Message {persona.name}…")
 if last is not None and not prompt:
     unanswered = last.role == "user" or last.interrupted
     target = last if last.role == "user" else visible[-2] if len(visible) > 1 else None

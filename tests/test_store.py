@@ -229,3 +229,36 @@ def test_list_by_dates_and_count_and_days(store: MemoryStore) -> None:
     )
     days = store.turns_per_day("mara")
     assert list(days) == [f"{(T0 + timedelta(days=d)):%Y-%m-%d}" for d in range(5)] and set(days.values()) == {1}
+
+
+def test_an_accepted_turn_is_journaled_then_stored(store: MemoryStore) -> None:
+    store.add_turn("mara", "c1", "assistant", "Welcome aboard.", T0)
+    turn_id = store.accept_turn("mara", "c1", "user", "Where is the lighthouse?", T0 + timedelta(minutes=1))
+    assert store.has_pending() and [t.text for t in store.transcript("mara", "c1")] == ["Welcome aboard."]
+    assert store.store_pending() == [turn_id]
+    assert not store.has_pending() and store.store_pending() == []
+    stored = store.transcript("mara", "c1")
+    assert [t.id for t in stored][-1] == turn_id and stored[-1].context == "you: Welcome aboard."
+
+
+def test_a_journaled_turn_survives_the_app_stopping(tmp_path) -> None:
+    path = tmp_path / "chroma"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from memory import MemoryStore
+        store = MemoryStore.open(path={str(path)!r})
+        print(store.accept_turn("mara", "c1", "user", "Remember the lighthouse at Cape Morrow."))
+        os._exit(0)  # stops before anything is stored, as a killed app would
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    with (path / "pending-turns.jsonl").open("a") as journal:
+        journal.write('{"id": "torn')  # a line cut short by the stop is ignored
+    store = MemoryStore.open(path=str(path))
+    assert store.transcript("mara", "c1") == []
+    store.warm_up()  # what the app does at start-up
+    assert [(t.id, t.text) for t in store.transcript("mara", "c1")] == [
+        (out.stdout.strip(), "Remember the lighthouse at Cape Morrow.")
+    ]
+    assert not (path / "pending-turns.jsonl").exists()

@@ -1,7 +1,9 @@
 """The app's edge: settings are read here once, and shared clients are cached here.
 
 Everything in this module is process-wide (``st.cache_resource``) and immutable or thread-safe;
-anything that belongs to one browser session lives in ``st.session_state`` instead.
+anything that belongs to one browser session lives in ``st.session_state`` instead. Chroma, the
+``openai`` client and LangChain are imported when first needed (see ``llm/__init__.py``): the
+chat page's input is on screen before them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import streamlit as st
 from dotenv import load_dotenv
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
-from llm import LLMError, LLMSettings, list_models
-from llm.local_server import spawn
-from memory import MemoryStore, StoreConfig
+import llm
+import memory
+from llm.errors import LLMError
+from llm.settings import LLMSettings
+from memory.config import StoreConfig
 from personas import PersonaLibrary
 
 
@@ -44,8 +48,8 @@ def settings() -> AppSettings:
 
 
 @st.cache_resource(show_spinner="Opening the memory store…")
-def memory_store(config: StoreConfig) -> MemoryStore:
-    store = MemoryStore.open(path=config.path, host=config.host, port=config.port)
+def memory_store(config: StoreConfig) -> memory.MemoryStore:
+    store = memory.MemoryStore.open(path=config.path, host=config.host, port=config.port)
     threading.Thread(target=store.warm_up, name="memory-warm-up", daemon=True).start()
     return store
 
@@ -65,9 +69,11 @@ def builtin_server(port: int) -> str:
     """
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        list_models(base_url, "none", timeout=2)
+        llm.list_models(base_url, "none", timeout=2)
         return base_url
     except LLMError:
+        from llm.local_server import spawn
+
         server = spawn(port=port)
         atexit.register(server.stop)
         return server.base_url
@@ -76,7 +82,7 @@ def builtin_server(port: int) -> str:
 @st.cache_data(ttl=30, show_spinner=False)
 def models(base_url: str, api_key: str) -> list[str]:
     """``/v1/models`` of a server, cached briefly (failures are not cached)."""
-    return list_models(base_url, api_key)
+    return llm.list_models(base_url, api_key)
 
 
 @contextmanager

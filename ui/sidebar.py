@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from llm import LLMError, NoModelLoaded, Sampling
-from memory import MemoryStore
 from personas import Persona, PersonaLibrary
 from ui import connection, resources
 from ui.resources import AppSettings
+
+if TYPE_CHECKING:
+    from memory import MemoryStore
 
 
 @dataclass(frozen=True)
