@@ -1,15 +1,16 @@
-"""``python -m bench [--quick]``: every benchmark, each printing its table; results in bench/results.md."""
+"""``python -m bench [--quick]``: every benchmark, each printing its table, then one summary
+table of the headline figures; results in bench/results.md."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import browser, locomo, pages, path, persona_chats, scale, write_section
+from bench import browser, locomo, machine, pages, path, persona_chats, scale, summary, write_section
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run every benchmark: memory, reply path, pages, browser.")
-    parser.add_argument("--quick", action="store_true", help="a subset of each (a minute or two)")
+    parser.add_argument("--quick", action="store_true", help="a subset of each (a few minutes)")
     args = parser.parse_args()
     suffix = "-quick" if args.quick else ""
     modules = (
@@ -20,10 +21,20 @@ def main() -> None:
         ("pages", pages),
         ("browser", browser),
     )
+    figures = []
     for name, module in modules:
-        markdown = module.run(quick=args.quick)
-        print(markdown, flush=True)
-        write_section(name + suffix, markdown)
+        report = module.run(quick=args.quick)
+        print(report.markdown, flush=True)
+        write_section(name + suffix, report.markdown)
+        figures += report.figures
+    flags = " --quick" if args.quick else ""
+    table = (
+        f"## Summary (`python -m bench{flags}`, i.e. `make bench`)\n\n"
+        + summary(figures)
+        + f"\n\n{machine()}; details in the sections below.\n"
+    )
+    print(table)
+    write_section("summary" + suffix, table, first=True)
 
 
 if __name__ == "__main__":

@@ -9,17 +9,24 @@ then replayed, unchanged, on a twin server that saw the same requests in the sam
 prompt cache), with ``httpx`` streaming: that is the bare reference. The relay's timestamps also
 split the figure into "app before the request", "server to first token" and "first token to
 screen". The page's streaming rate (characters/s of the reply as it grows on screen) is shown next
-to the bare stream's.
+to the rate at which the same reply's text left the server (the relay's timestamps of each
+server-sent event) and to the bare stream's: screen / relay is the "no throttling" check (the app
+shows tokens as fast as the server hands them over); relay / bare is the server's own pace during
+the app's round, when it shares the CPU with Streamlit and Chromium (on a 2-core machine a
+2-thread llama.cpp slows down sharply as soon as anything else runs), against the replay's, when it
+has the machine to itself.
 
 Figure 5: start-up, from starting ``streamlit run`` to the chat input being visible in Chromium
-(launched beforehand), on a warm install (one unmeasured start first), with an empty store (first
-run: the sample personas are seeded, the background is embedded) and with the cached
-10,000-memory store of :mod:`bench.path`.
+(launched beforehand), and to the conversation being shown (the store open, the greeting drawn),
+on a warm install (one unmeasured start first), with an empty store (first run: the sample
+personas are seeded, the background is embedded) and with the cached 10,000-memory store of
+:mod:`bench.path`.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -36,7 +43,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import table, write_section
+from bench import Figure, Report, judged, table, write_section
 from bench.path import MESSAGES, ROOT, fmt, free_port, store_copy
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -45,6 +52,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 MAX_TOKENS = 96
+UNTHROTTLED = 0.9  # screen / relay streaming rate at or above which the app adds no throttling
 
 OBSERVER = """() => {
     window.__rounds = [];
@@ -78,7 +86,12 @@ class Request:
     started: float  # time.time() of its first byte
     path: str
     body: bytes
-    first_content: float | None = None  # time.time() of the first response chunk with text
+    pieces: list[tuple[float, int]] = field(default_factory=list)  # (time.time(), characters) of each text chunk
+
+    @property
+    def first_content(self) -> float | None:
+        """time.time() when the first response chunk with text passed the relay."""
+        return self.pieces[0][0] if self.pieces else None
 
 
 @dataclass
@@ -129,12 +142,16 @@ class Relay:
         server.close()
 
     def _down(self, server: socket.socket, client: socket.socket, pending: list[Request]) -> None:
+        """Pass the response on, then note when each server-sent event with text passed (an event
+        can be split between two reads: it counts when its last byte passed)."""
+        partial = b""
         while data := _recv(server):
             now = time.time()
             client.sendall(data)
+            *lines, partial = (partial + data).split(b"\n")
             request = pending[-1] if pending else None
-            if request and request.first_content is None and _has_text(data):
-                request.first_content = now
+            if request is not None:
+                request.pieces.extend((now, n) for n in map(_text_length, lines) if n)
         client.close()
 
     def stop(self) -> None:
@@ -148,39 +165,43 @@ def _recv(sock: socket.socket) -> bytes:
         return b""
 
 
-def _has_text(data: bytes) -> bool:
-    for line in data.split(b"\n"):
-        if line.startswith(b"data: {"):
-            try:
-                choices = json.loads(line[6:]).get("choices") or [{}]
-            except ValueError:
-                continue
-            if (choices[0].get("delta") or {}).get("content"):
-                return True
-    return False
+def _text_length(line: bytes) -> int:
+    """Characters of reply text in one line of a chat completion stream (0 for anything else)."""
+    if not line.startswith(b"data: {"):
+        return 0
+    try:
+        choices = json.loads(line[6:]).get("choices") or [{}]
+    except ValueError:
+        return 0
+    return len((choices[0].get("delta") or {}).get("content") or "")
 
 
-def replay(base_url: str, request: Request) -> tuple[float, float]:
-    """(time to first text ms, characters/s after it) of ``request`` sent as is to ``base_url``."""
+def replay(base_url: str, request: Request) -> tuple[float, list[tuple[float, int]]]:
+    """(time to first text ms, (time.time(), characters) of each text piece) of ``request`` sent as
+    is to ``base_url``."""
     url = base_url.removesuffix("/v1") + request.path
-    started = time.perf_counter()
-    first = last = None
-    chars = 0
+    started = time.time()
+    pieces: list[tuple[float, int]] = []
     headers = {"content-type": "application/json", "authorization": "Bearer lm-studio"}
     with httpx.stream("POST", url, content=request.body, headers=headers, timeout=120) as response:
         for line in response.iter_lines():
-            if not line.startswith("data: {"):
-                continue
-            choices = json.loads(line[6:]).get("choices") or [{}]
-            text = (choices[0].get("delta") or {}).get("content") or ""
-            if text:
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                chars += len(text)
-    if first is None:
-        return float("nan"), 0.0
-    return (first - started) * 1000, (chars / (last - first)) if last and last > first else 0.0
+            if n := _text_length(line.encode()):
+                pieces.append((time.time(), n))
+    return ((pieces[0][0] - started) * 1000 if pieces else float("nan")), pieces
+
+
+def grown(pieces: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """(time, length so far) of a text that arrives in (time, characters) pieces."""
+    return list(zip([t for t, _ in pieces], itertools.accumulate(n for _, n in pieces), strict=True))
+
+
+def rate(points: list[tuple[float, int]]) -> float:
+    """Characters/s of a text growing through (seconds, length so far) points, from its first
+    text to its last: the first text only starts the clock, so screen, relay and replay are
+    measured alike whatever the size of their first piece."""
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
+        return 0.0
+    return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
 
 
 # -- the app --------------------------------------------------------------------------------------
@@ -232,8 +253,21 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _startup(browser, workdir: Path, base_url: str, chroma: Path) -> tuple[float, float]:
-    """(seconds to healthy, seconds to the chat input visible) of one ``streamlit run``."""
+def _streaming(state: dict, relay: list[tuple[float, int]], bare: list[tuple[float, int]]) -> dict[str, float]:
+    """Streaming rates of one round: on screen (the observer's samples), leaving the server (the
+    relay's pieces), bare (the replay's pieces); their ratio; and how long after the last piece
+    left the server the last text was on screen (ms)."""
+    screen = [((state["origin"] + t) / 1000, length) for t, length in state["samples"]]
+    page_cps, relay_cps = rate(screen), rate(grown(relay))
+    return {
+        "page_cps": page_cps, "relay_cps": relay_cps, "bare_cps": rate(grown(bare)),
+        "kept": page_cps / relay_cps if relay_cps else 0.0, "last_lag": (screen[-1][0] - relay[-1][0]) * 1000,
+    }  # fmt: skip
+
+
+def _startup(browser, workdir: Path, base_url: str, chroma: Path) -> tuple[float, float, float]:
+    """Seconds from ``streamlit run`` to healthy, to the chat input visible (the user can type),
+    and to the conversation shown (its first message: the store is open)."""
     workdir.mkdir(parents=True, exist_ok=True)
     process, url, started = _start_app(workdir, base_url, chroma)
     try:
@@ -243,13 +277,15 @@ def _startup(browser, workdir: Path, base_url: str, chroma: Path) -> tuple[float
         page.goto(url)
         page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=120_000)
         usable = time.time() - started
+        page.get_by_test_id("stChatMessage").first.wait_for(state="visible", timeout=120_000)
+        shown = time.time() - started
         page.close()
-        return healthy, usable
+        return healthy, usable, shown
     finally:
         _stop(process)
 
 
-def run(quick: bool = False) -> str:
+def run(quick: bool = False) -> Report:
     from playwright.sync_api import sync_playwright
 
     from llm.local_server import spawn
@@ -260,6 +296,7 @@ def run(quick: bool = False) -> str:
     relay = None
     process = None
     startup_rows: list[list[str]] = []
+    figures: list[Figure] = []
     try:
         for _ in range(2):
             servers.append(spawn(port=free_port()))
@@ -276,16 +313,22 @@ def run(quick: bool = False) -> str:
             for label, chroma in (("empty store (first run: seeds, embeds the background)", None),
                                   ("10,000 memories", big)):  # fmt: skip
                 _startup(browser, tmp_path / "warm", app_server.base_url, tmp_path / "warm" / "chroma")  # warm-up
-                healthy, usable = [], []
+                healthy, usable, shown = [], [], []
                 for n in range(starts):
                     home = tmp_path / f"start-{len(startup_rows)}-{n}"
                     home.mkdir()
-                    h, u = _startup(browser, home, app_server.base_url, chroma or home / "chroma")
+                    h, u, c = _startup(browser, home, app_server.base_url, chroma or home / "chroma")
                     healthy.append(h * 1000)
                     usable.append(u * 1000)
-                    print(f"  start-up, {label}: healthy {h:.2f} s, chat input {u:.2f} s", file=sys.stderr)
-                met = "yes" if statistics.median(usable) <= 3000 else "**no**"
-                startup_rows.append([label, fmt(healthy), fmt(usable), f"<= 3 s: {met}"])
+                    shown.append(c * 1000)
+                    print(f"  start-up, {label}: healthy {h:.2f} s, chat input {u:.2f} s, conversation {c:.2f} s",
+                          file=sys.stderr)  # fmt: skip
+                met = judged(statistics.median(usable), 3000)
+                startup_rows.append([label, fmt(healthy), fmt(usable), f"<= 3 s: {met}", fmt(shown)])
+                figures.append(Figure(f"start-up → chat input visible, {label.split(' (')[0]}, ms",
+                                      *fmt(usable).split(" / "), target="<= 3,000", met=met))  # fmt: skip
+                figures.append(Figure(f"start-up → conversation shown, {label.split(' (')[0]}, ms",
+                                      *fmt(shown).split(" / ")))  # fmt: skip
 
             # figure 2: Enter → first text, against the bare server
             home = tmp_path / "chat"
@@ -310,23 +353,22 @@ def run(quick: bool = False) -> str:
                 time.sleep(0.3)
                 chats = [r for r in relay.requests[before:] if r.path.endswith("/chat/completions")]
                 state = page.evaluate("window.__rounds[window.__rounds.length - 1]")
-                bare_ttft, bare_cps = replay(bare_server.base_url, chats[-1])
-                if n == 0 or state["first"] is None:
+                bare_ttft, bare_pieces = replay(bare_server.base_url, chats[-1])
+                if n == 0 or state["first"] is None or not chats[-1].pieces:
                     continue
                 enter = state["origin"] + state["enter"]  # epoch ms
                 first = state["origin"] + state["first"]
-                samples = state["samples"]
-                span = (samples[-1][0] - samples[0][0]) / 1000 if len(samples) > 1 else 0
-                page_cps = (samples[-1][1] - samples[0][1]) / span if span else 0.0
                 request, token = chats[-1].started * 1000, (chats[-1].first_content or 0) * 1000
                 results.append({
                     "screen": first - enter, "bare": bare_ttft, "diff": first - enter - bare_ttft,
                     "before_request": request - enter, "server": token - request, "to_screen": first - token,
-                    "page_cps": page_cps, "bare_cps": bare_cps,
+                    **_streaming(state, chats[-1].pieces, bare_pieces),
                 })  # fmt: skip
+                r = results[-1]
                 print(f"  round {n}: Enter → text {first - enter:.0f} ms (app before the request "
                       f"{request - enter:.0f}, server {token - request:.0f}, to screen {first - token:.0f}), "
-                      f"bare {bare_ttft:.0f} ms", file=sys.stderr)  # fmt: skip
+                      f"bare {bare_ttft:.0f} ms; chars/s on screen {r['page_cps']:.0f}, leaving the server "
+                      f"{r['relay_cps']:.0f}, bare {r['bare_cps']:.0f}", file=sys.stderr)  # fmt: skip
             page.close()
             browser.close()
     finally:
@@ -342,6 +384,9 @@ def run(quick: bool = False) -> str:
 
     met = "yes" if statistics.median(col("diff")) <= 250 else "**no**"
     ratio = statistics.median(col("page_cps")) / max(1e-9, statistics.median(col("bare_cps")))
+    server_ratio = statistics.median(col("relay_cps")) / max(1e-9, statistics.median(col("bare_cps")))
+    kept = statistics.median(col("kept"))
+    unthrottled = "yes" if kept >= UNTHROTTLED else "**no**"
     rows = [
         ["Enter → first reply text on screen", fmt(col("screen")), fmt(col("bare")), "–"],
         ["  of which: Enter → the app sends the request (rerun, store, recall, assembly)",
@@ -350,11 +395,27 @@ def run(quick: bool = False) -> str:
          fmt(col("bare")), "–"],
         ["  of which: first token → text on screen (websocket, React)", fmt(col("to_screen")), "–", "–"],
         ["**screen − bare** (target p50 <= 250 ms)", fmt(col("diff")), "0", met],
-        ["streaming: characters/s on screen vs bare stream", fmt(col("page_cps")), fmt(col("bare_cps")),
+        ["streaming: characters/s on screen", fmt(col("page_cps")), fmt(col("bare_cps")),
          f"{ratio:.0%} of bare (p50)"],
+        ["  characters/s leaving the server for the same request (relay)", fmt(col("relay_cps")),
+         fmt(col("bare_cps")), f"{server_ratio:.0%} of bare (p50): the server's pace beside the app"],
+        [f"  **screen / relay** (no throttling: p50 >= {UNTHROTTLED:.0%})",
+         f"{kept:.0%} / lowest {min(col('kept')):.0%}", "–", unthrottled],
+        ["  last text leaves the server → on screen", fmt(col("last_lag")), "–", "–"],
+    ]  # fmt: skip
+    figures[:0] = [
+        Figure("browser: Enter → first reply text on screen, ms", *fmt(col("screen")).split(" / "),
+               bare=fmt(col("bare"))),
+        Figure("  screen − bare, ms", *fmt(col("diff")).split(" / "), target="p50 <= 250", met=met),
+        Figure("browser: streaming, characters/s on screen", *fmt(col("page_cps")).split(" / "),
+               bare=fmt(col("bare_cps")), target="as the server sends", met=f"{ratio:.0%} of bare"),
+        Figure("  characters/s leaving the server, same request (relay)", *fmt(col("relay_cps")).split(" / "),
+               bare=fmt(col("bare_cps"))),
+        Figure("  screen / relay (no throttling)", f"{kept:.0%}", f"lowest {min(col('kept')):.0%}",
+               target=f">= {UNTHROTTLED:.0%}", met=unthrottled),
     ]  # fmt: skip
     flags = " --quick" if quick else ""
-    return (
+    markdown = (
         f"## In the browser (`python -m bench.browser{flags}`)\n\n"
         f"Headless Chromium, `streamlit run app.py`, built-in SmolLM2-135M behind a recording relay, bare "
         f"reference: the same request replayed on a twin server. 10,000 memories stored, a new conversation, "
@@ -362,16 +423,19 @@ def run(quick: bool = False) -> str:
         + table(["figure 2", "app p50 / p95", "bare p50 / p95", "target met"], rows)
         + f"\n\nFigure 5: start-up, `streamlit run` → chat input visible in Chromium (warm install, {starts} starts "
         "each after one unmeasured start); ms, p50 / p95.\n\n"
-        + table(["store", "→ /_stcore/health ok", "→ chat input visible", "target"], startup_rows)
+        + table(
+            ["store", "→ /_stcore/health ok", "→ chat input visible", "target", "→ conversation shown"], startup_rows
+        )
         + "\n"
     )
+    return Report(markdown, figures)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 messages and 1 start of each kind")
     args = parser.parse_args()
-    markdown = run(args.quick)
+    markdown = run(args.quick).markdown
     print(markdown)
     write_section("browser-quick" if args.quick else "browser", markdown)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench import machine, table, write_section
+from bench import Figure, Report, judged, machine, percentile, table, write_section
 from memory import MemoryStore
 from memory.models import NewTurn
 
@@ -127,7 +127,7 @@ def evaluate(store: MemoryStore, dialogue: Dialogue, score: Score) -> None:
             score.add(question.category, k, hit)
 
 
-def report(score: Score, title: str) -> str:
+def report(score: Score, title: str) -> Report:
     def rate(hits: list[bool]) -> str:
         return f"{sum(hits) / len(hits):.3f}" if hits else "-"
 
@@ -141,10 +141,23 @@ def report(score: Score, title: str) -> str:
         f"ingest: {score.turns} turns in {score.ingest_s:.0f} s ({score.turns / score.ingest_s:.0f} turns/s); "
         f"{machine()}"
     )
-    return f"## {title}\n\n" + table(["category", "questions", "R@5", "R@10"], rows) + "\n\n" + summary + "\n"
+    markdown = f"## {title}\n\n" + table(["category", "questions", "R@5", "R@10"], rows) + "\n\n" + summary + "\n"
+    r5, r10 = (sum(score.hits[k]) / max(1, len(score.hits[k])) for k in (5, 10))
+    latency = score.latency_ms
+    figures = [
+        Figure(f"LoCoMo recall R@5 ({len(score.hits[5]):,} questions)", f"{r5:.3f}", target=">= 0.75",
+               met=judged(r5, 0.75, at_least=True)),
+        Figure("LoCoMo recall R@10", f"{r10:.3f}", target=">= 0.85", met=judged(r10, 0.85, at_least=True)),
+        Figure("LoCoMo characters returned per query at k=5", f"{statistics.median(score.chars):.0f}",
+               f"{percentile(score.chars, 95):.0f}", target="<= 2,000 (mean)",
+               met=judged(statistics.mean(score.chars), 2000)),
+        Figure("LoCoMo recall latency, ms (10 results)", f"{statistics.median(latency):.1f}",
+               f"{percentile(latency, 95):.1f}"),
+    ]  # fmt: skip
+    return Report(markdown, figures)
 
 
-def run(quick: bool = False, data: Path = DATA) -> str:
+def run(quick: bool = False, data: Path = DATA) -> Report:
     score = Score()
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore.open(path=str(Path(tmp) / "chroma"))
@@ -159,7 +172,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"only the first {QUICK} conversations")
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the LoCoMo JSON files")
     args = parser.parse_args()
-    markdown = run(args.quick, args.data)
+    markdown = run(args.quick, args.data).markdown
     print(markdown)
     write_section("locomo-quick" if args.quick else "locomo", markdown)
 

@@ -17,7 +17,7 @@ import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench import table, write_section
+from bench import Figure, Report, judged, table, write_section
 from memory import MemoryStore
 from memory.models import NewTurn
 
@@ -29,7 +29,7 @@ def _rank(texts: list[str], needle: str) -> int | None:
     return next((i for i, text in enumerate(texts) if needle in text), None)
 
 
-def run(quick: bool = False, fixture: Path = FIXTURE) -> str:
+def run(quick: bool = False, fixture: Path = FIXTURE) -> Report:
     data = json.loads(fixture.read_text())
     hits: dict[tuple[str, int], list[bool]] = {}
     newer_first: list[bool] = []
@@ -67,19 +67,25 @@ def run(quick: bool = False, fixture: Path = FIXTURE) -> str:
         return f"{sum(values) / len(values):.2f}" if values else "-"
 
     rows = [[kind, len(hits.get((kind, 5), [])), rate((kind, 5)), rate((kind, 10))] for kind in ("all", *TYPES)]
-    return (
+    markdown = (
         "## Persona chats (bench/fixtures/persona_chats.json, `python -m bench.persona_chats`)\n\n"
         + table(["questions", "n", "R@5", "R@10"], rows)
         + f"\n\nupdates with the newer fact ranked above the older: {sum(newer_first)}/{len(newer_first)}; "
         + f"mean characters per query at k=5: {statistics.mean(chars):.0f}\n"
     )
+    figures = [
+        Figure("persona chats recall R@5 / R@10", f"{rate(('all', 5))} / {rate(('all', 10))}"),
+        Figure("persona chats: newer fact above the older", f"{sum(newer_first)}/{len(newer_first)}",
+               target="all", met=judged(sum(newer_first), len(newer_first), at_least=True)),
+    ]  # fmt: skip
+    return Report(markdown, figures)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="same as without (the fixture is small)")
     args = parser.parse_args()
-    markdown = run(args.quick)
+    markdown = run(args.quick).markdown
     print(markdown)
     write_section("persona-chats", markdown)
 

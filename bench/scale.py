@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench import machine, percentile, table, write_section
+from bench import Figure, Report, judged, machine, percentile, table, write_section
 from bench.locomo import DATA
 from memory import MemoryStore
 from memory.lexical import Entry, LexicalIndex
@@ -134,12 +134,13 @@ def _lexical_only(sentences: list[str], probes: list[str], sizes: list[int]) -> 
     return rows
 
 
-def run(quick: bool = False, full: bool = False) -> str:
+def run(quick: bool = False, full: bool = False) -> Report:
     sentences, questions = _corpus()
     rng = random.Random(1)
     probes = rng.sample(questions, QUERIES)
     levels = [1_000] if quick else [1_000, 10_000] + ([100_000] if full else [])
     rows = []
+    figures = []
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore.open(path=str(Path(tmp) / "chroma"))
         store.recall(PERSONA, "warm up", k=5)
@@ -161,6 +162,14 @@ def run(quick: bool = False, full: bool = False) -> str:
                 one.append((time.perf_counter() - began) * 1000)
             stored += 20
             rows.append([f"{level:,}", f"{p50:.1f}", f"{p95:.1f}", f"{rate:.0f}", f"{statistics.median(one):.0f}"])
+            limit = {10_000: ("p50 <= 30", p50, 30.0), 100_000: ("p95 <= 60", p95, 60.0)}.get(level)
+            figures.append(
+                Figure(f"recall latency at {level:,} memories, ms", f"{p50:.1f}", f"{p95:.1f}",
+                       target=limit[0] if limit else "–", met=judged(limit[1], limit[2]) if limit else "–")
+            )  # fmt: skip
+            figures.append(
+                Figure(f"ingest up to {level:,}, turns/s", f"{rate:.0f}", target=">= 100", met=judged(rate, 100, True))
+            )
         background = _background(store, sentences, 5_000 if quick else 50_000)
     lexical = (
         ""
@@ -177,7 +186,7 @@ def run(quick: bool = False, full: bool = False) -> str:
     flags = " --quick" if quick else (" --full" if full else "")
     header = ["memories", "recall p50 ms", "recall p95 ms", "ingest turns/s (add_turns)", "add_turn ms (p50)"]
     note = "" if full or quick else "\n100k level: `python -m bench.scale --full` (about 15 minutes more).\n"
-    return (
+    markdown = (
         f"## Scale (one persona, embedded store, `python -m bench.scale{flags}`)\n\n"
         + table(header, rows)
         + "\n"
@@ -187,6 +196,7 @@ def run(quick: bool = False, full: bool = False) -> str:
         + table(["size", "chunks", "time", "speed", "progress calls"], [background])
         + f"\n\n{machine()}.\n"
     )
+    return Report(markdown, figures)
 
 
 def main() -> None:
@@ -194,7 +204,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k level and a 5,000-word background only")
     parser.add_argument("--full", action="store_true", help="also the 100k level (about 15 minutes more)")
     args = parser.parse_args()
-    markdown = run(args.quick, args.full)
+    markdown = run(args.quick, args.full).markdown
     print(markdown)
     write_section("scale-quick" if args.quick else "scale-full" if args.full else "scale", markdown)
 

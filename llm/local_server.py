@@ -45,7 +45,13 @@ def model_path() -> Path:
 
 def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None) -> object:
     """Load the model and serve it in background threads; the server lives as long as the
-    returned object (xllamacpp stops it when the object is garbage collected)."""
+    returned object (xllamacpp stops it when the object is garbage collected).
+
+    Generation leaves one core to the app and the browser, which render the reply while it is
+    generated: on 2 cores a 2-thread llama.cpp that shares them streams about half as fast as
+    alone, a 1-thread one about 35 % faster than that (bench/browser.py). The prompt is read
+    with every core (nothing else runs then).
+    """
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -54,7 +60,9 @@ def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None)
     params.port = port
     params.n_parallel = PARALLEL_SLOTS
     params.n_ctx = CONTEXT_PER_SLOT * PARALLEL_SLOTS
-    params.cpuparams.n_threads = threads or max(1, min(4, os.cpu_count() or 1))
+    cores = os.cpu_count() or 1
+    params.cpuparams.n_threads = threads or max(1, min(4, cores - 1))
+    params.cpuparams_batch.n_threads = threads or max(1, min(4, cores))
     params.model_alias = {MODEL_ALIAS}
     return xllamacpp.Server(params)
 
