@@ -207,7 +207,7 @@ class MemoryStore:
     def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
         """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
         with self._lock:
-            index = self._mirrors.setdefault(persona_id, LexicalIndex())
+            index = self._mirrors.get(persona_id) or self._mirrors.setdefault(persona_id, LexicalIndex())
         rev = (collection.metadata or {}).get("rev")
         size = collection.count() if size is None else size
         if index.rev != rev or len(index) != size:
@@ -526,6 +526,7 @@ class MemoryStore:
         where = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
+        lexical = index.search(query, wanted, conversation_id)
         vector = self._vectors([query])[0]
         dense = collection.query(
             query_embeddings=[vector],
@@ -539,7 +540,6 @@ class MemoryStore:
                 dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0], strict=True
             )
         }
-        lexical = index.search(query, wanted, conversation_id)
         missing = [i for i in lexical if i not in found]
         if missing:
             extra = collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])

@@ -8,6 +8,7 @@ usable (the user can type) while that happens below.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -37,8 +38,12 @@ prompt = st.chat_input(f"Message {persona.name}…")  # pinned to the bottom of 
 with st.spinner("Loading the conversation…"):  # LangChain and openai come in here (see above)
     from llm import LLMError, build_chain, make_chat_model, stream_reply
     from llm.assembly import context_usage
+    from llm.chain import ahead
     from llm.prompts import persona_prompt, substitute
-    from ui.reply import chosen_turns, exchanges, prepare_reply, recent_history
+    from ui.reply import PreparedReply, chosen_turns, exchanges, prepare_reply, recent_history
+
+#: A reply on its way (the prompt and the tokens to come), or why it could not start.
+Started = tuple[PreparedReply, Iterator[str]] | LLMError
 
 store = resources.memory_store(app.store)
 with resources.store_guard(app.store):
@@ -96,46 +101,54 @@ def export_buttons() -> None:
                            "application/jsonl", icon=":material/data_object:", on_click="ignore")  # fmt: skip
 
 
-def reply_to(text: str, history: list[Memory], user_turn: str | None = None) -> None:
-    """Take the message (unless it is stored already: a retry or a regeneration), then stream
-    the reply into the page and store it with what it used.
-
-    A new message is journaled at once and stored (embedded, written to Chroma) in the background
-    once the first token is on screen: storing is not on the way to the first token, and the
-    journal keeps the message if the app stops before then (see memory.journal).
-    """
-    if user_turn is None:
-        user_turn = store.accept_turn(persona.id, conversation_id, "user", text)
-        chat_view.message("user", text)
-    avatar = chat_view.avatar("assistant", persona_avatar)
-    with ThreadPoolExecutor(max_workers=1) as pool, st.chat_message("assistant", avatar=avatar):
-        failure = generate(text, history, user_turn, pool)
-    if failure is None:
-        st.rerun()  # redraw from the store: the reply gets its menu, and Regenerate appears
+def take(text: str) -> tuple[str, Started]:
+    """Journal a new message and start its reply, before the conversation is drawn: the request
+    is on its way while the page redraws. Storing it (embedding, Chroma) waits for the first
+    token, and the journal keeps it if the app stops before then (see memory.journal)."""
+    user_turn = store.accept_turn(persona.id, conversation_id, "user", text)
+    return user_turn, start(text, visible, user_turn)
 
 
-def generate(text: str, history: list[Memory], user_turn: str, pool: ThreadPoolExecutor) -> LLMError | None:
-    """Stream the reply into the current container; returns the failure shown, if any."""
+def start(text: str, history: list[Memory], user_turn: str) -> Started:
+    """Recall and assemble the prompt, and send the request; the tokens are read later."""
     if config.error or not config.model:
-        store.store_pending()
-        st.error(f"{config.error} Your message is saved.", icon=":material/error:")
-        return config.error
+        return config.error or LLMError("No model is selected.")
     try:
         budget = config.context_window - config.sampling.max_tokens
         prepared = prepare_reply(
             store, persona, app.user_name, history, greeting, text, config.recall_k, budget, exclude=[user_turn]
         )
     except LLMError as exc:
-        store.store_pending()
-        st.error(f"{exc} Your message is saved.", icon=":material/error:")
         return exc
     model = make_chat_model(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
+    return prepared, ahead(stream_reply(build_chain(model), prepared.parts, config.base_url, config.model,
+                                        app.llm.timeout))  # fmt: skip
+
+
+def reply_to(text: str, user_turn: str, started: Started, new: bool) -> None:
+    """Show the message if it is ``new`` (not a retry or a regeneration), stream the reply into
+    the page and store it with what it used."""
+    if new:
+        chat_view.message("user", text)
+    avatar = chat_view.avatar("assistant", persona_avatar)
+    with ThreadPoolExecutor(max_workers=1) as pool, st.chat_message("assistant", avatar=avatar):
+        failure = generate(user_turn, started, pool)
+    if failure is None:
+        st.rerun()  # redraw from the store: the reply gets its menu, and Regenerate appears
+
+
+def generate(user_turn: str, started: Started, pool: ThreadPoolExecutor) -> LLMError | None:
+    """Stream the reply into the current container; returns the failure shown, if any."""
+    if isinstance(started, LLMError):
+        store.store_pending()
+        st.error(f"{started} Your message is saved.", icon=":material/error:")
+        return started
+    prepared, stream = started
     chunks: list[str] = []
     saving: list[Future] = []
 
     def tokens():
-        chain = build_chain(model)
-        for token in stream_reply(chain, prepared.parts, config.base_url, config.model, app.llm.timeout):
+        for token in stream:
             if not saving:  # the first token is out: now store the message, beside the stream
                 saving.append(pool.submit(store.store_pending))
             chunks.append(token)
@@ -173,8 +186,8 @@ def reply_group_key(user_turn: str) -> str:
 def answer_again(user_turn: Memory) -> None:
     """Reply again to a stored user message (Retry / Regenerate): the earlier replies stay as
     alternatives."""
-    index = visible.index(user_turn)
-    reply_to(user_turn.text, visible[:index], user_turn.id)
+    history = visible[: visible.index(user_turn)]
+    reply_to(user_turn.text, user_turn.id, start(user_turn.text, history, user_turn.id), new=False)
 
 
 def message_actions(turn: Memory) -> None:
@@ -248,6 +261,10 @@ def show(turn: Memory, group: list[Memory]) -> None:
             chat_view.memories_used(*used(turn), lore=st.session_state.lore_used.get(turn.id, ()))
 
 
+sendable = bool(prompt and prompt.strip()) and len(prompt or "") <= MAX_MESSAGE_CHARS
+if sendable:
+    with resources.store_guard(app.store):
+        taken = take(prompt.strip())
 context_meter()
 export_buttons()
 
@@ -277,14 +294,13 @@ if last is not None and not prompt:
     label, icon = ("Retry", ":material/refresh:") if unanswered else ("Regenerate", ":material/autorenew:")
     if target is not None and target.role == "user" and st.button(label, icon=icon, key="answer_again"):
         answer_again(target)
-if prompt and prompt.strip():
-    if len(prompt) > MAX_MESSAGE_CHARS:
-        st.error(
-            f"That message has {len(prompt):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
-            "It was not sent. Shorten it, or put long reference text in the persona's background."
-        )
-        with st.expander("Your message (copy it from here)"):
-            st.code(prompt, language=None)
-    else:
-        with resources.store_guard(app.store):
-            reply_to(prompt.strip(), visible)
+if sendable:
+    with resources.store_guard(app.store):
+        reply_to(prompt.strip(), *taken, new=True)
+elif prompt and prompt.strip():
+    st.error(
+        f"That message has {len(prompt):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
+        "It was not sent. Shorten it, or put long reference text in the persona's background."
+    )
+    with st.expander("Your message (copy it from here)"):
+        st.code(prompt, language=None)
