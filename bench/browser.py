@@ -339,7 +339,10 @@ def run(quick: bool = False) -> Report:
             page.goto(url)
             page.get_by_test_id("stChatInputTextArea").wait_for(timeout=120_000)
             page.get_by_role("button", name="New conversation").click()
-            page.get_by_test_id("stChatMessage").first.wait_for(timeout=60_000)
+            # the input shows before the conversation: wait until the new one (the greeting alone) is drawn
+            page.wait_for_function(
+                "document.querySelectorAll('[data-testid=stChatMessage]').length === 1", timeout=60_000
+            )
             time.sleep(1)
             page.evaluate(OBSERVER)
             box = page.get_by_test_id("stChatInputTextArea")
