@@ -36,6 +36,12 @@ class Figure:
     target: str = "–"
     met: str = "–"
 
+    @classmethod
+    def of(cls, name: str, values: Sequence[float], digits: int = 0, **rest: str) -> Figure:
+        """The figure of a series of measurements: their median and p95."""
+        median, p95 = statistics.median(values), percentile(values, 95)
+        return cls(name, f"{median:.{digits}f}", f"{p95:.{digits}f}", **rest)
+
 
 @dataclass(frozen=True)
 class Report:

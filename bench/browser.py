@@ -325,10 +325,11 @@ def run(quick: bool = False) -> Report:
                           file=sys.stderr)  # fmt: skip
                 met = judged(statistics.median(usable), 3000)
                 startup_rows.append([label, fmt(healthy), fmt(usable), f"<= 3 s: {met}", fmt(shown)])
-                figures.append(Figure(f"start-up → chat input visible, {label.split(' (')[0]}, ms",
-                                      *fmt(usable).split(" / "), target="<= 3,000", met=met))  # fmt: skip
-                figures.append(Figure(f"start-up → conversation shown, {label.split(' (')[0]}, ms",
-                                      *fmt(shown).split(" / ")))  # fmt: skip
+                store = label.split(" (")[0]
+                figures.append(
+                    Figure.of(f"start-up → chat input visible, {store}, ms", usable, target="<= 3 s", met=met)
+                )
+                figures.append(Figure.of(f"start-up → conversation shown, {store}, ms", shown))
 
             # figure 2: Enter → first text, against the bare server
             home = tmp_path / "chat"
@@ -407,13 +408,13 @@ def run(quick: bool = False) -> Report:
         ["  last text leaves the server → on screen", fmt(col("last_lag")), "–", "–"],
     ]  # fmt: skip
     figures[:0] = [
-        Figure("browser: Enter → first reply text on screen, ms", *fmt(col("screen")).split(" / "),
-               bare=fmt(col("bare"))),
-        Figure("  screen − bare, ms", *fmt(col("diff")).split(" / "), target="p50 <= 250", met=met),
-        Figure("browser: streaming, characters/s on screen", *fmt(col("page_cps")).split(" / "),
-               bare=fmt(col("bare_cps")), target="as the server sends", met=f"{ratio:.0%} of bare"),
-        Figure("  characters/s leaving the server, same request (relay)", *fmt(col("relay_cps")).split(" / "),
-               bare=fmt(col("bare_cps"))),
+        Figure.of("browser: Enter → first reply text on screen, ms", col("screen"),
+                  bare=fmt(col("bare"))),
+        Figure.of("  screen − bare, ms", col("diff"), target="p50 <= 250", met=met),
+        Figure.of("browser: streaming, characters/s on screen", col("page_cps"),
+                  bare=fmt(col("bare_cps")), target="as the server sends", met=f"{ratio:.0%} of bare"),
+        Figure.of("  characters/s leaving the server, same request (relay)", col("relay_cps"),
+                  bare=fmt(col("bare_cps"))),
         Figure("  screen / relay (no throttling)", f"{kept:.0%}", f"lowest {min(col('kept')):.0%}",
                target=f">= {UNTHROTTLED:.0%}", met=unthrottled),
     ]  # fmt: skip

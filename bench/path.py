@@ -366,13 +366,13 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
     ]  # fmt: skip
     ratio = statistics.median(rate["app_cps"]) / max(1e-9, statistics.median(rate["bare_cps"]))
     figures = [
-        Figure("time to first token through the app's chain, ms", *fmt(rows["app"]).split(" / "),
-               bare=fmt(rows["bare"])),
-        Figure("  app − bare (10,000 memories), ms", *fmt(rows["diff"]).split(" / "), target="p50 <= 30",
-               met=judged(statistics.median(rows["diff"]), 30)),
-        Figure("  of which `prepare_reply` (recall, lorebook, assembly), ms", *fmt(rows["prepare"], 1).split(" / ")),
-        Figure("streaming through the chain, characters/s", *fmt(rate["app_cps"]).split(" / "),
-               bare=fmt(rate["bare_cps"]), target="as the server", met=f"{ratio:.0%}"),
+        Figure.of("time to first token through the app's chain, ms", rows["app"],
+                  bare=fmt(rows["bare"])),
+        Figure.of("  app − bare (10,000 memories), ms", rows["diff"], target="p50 <= 30",
+                  met=judged(statistics.median(rows["diff"]), 30)),
+        Figure.of("  of which `prepare_reply` (recall, lorebook, assembly), ms", rows["prepare"], 1),
+        Figure.of("streaming through the chain, characters/s", rate["app_cps"],
+                  bare=fmt(rate["bare_cps"]), target="as the server", met=f"{ratio:.0%}"),
     ]  # fmt: skip
     flags = " --quick" if quick else ""
     markdown = (

@@ -207,7 +207,9 @@ class MemoryStore:
     def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
         """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
         with self._lock:
-            index = self._mirrors.get(persona_id) or self._mirrors.setdefault(persona_id, LexicalIndex())
+            index = self._mirrors.get(persona_id)  # (an empty index is falsy: no `or` here)
+            if index is None:
+                index = self._mirrors[persona_id] = LexicalIndex()
         rev = (collection.metadata or {}).get("rev")
         size = collection.count() if size is None else size
         if index.rev != rev or len(index) != size:
@@ -346,9 +348,9 @@ class MemoryStore:
     ) -> str:
         """Take a turn now and store it later: it is journaled at once (see :mod:`memory.journal`)
         and stored by the next :meth:`store_pending`. Returns the id it will have."""
-        moment = _as_utc(created_at or _now())
-        turn_id = self.turn_id(persona_id, conversation_id, role, storable(text), moment)
-        self._journal.append(PendingTurn(turn_id, persona_id, conversation_id, role, storable(text), moment))
+        moment, text = _as_utc(created_at or _now()), storable(text)
+        turn_id = self.turn_id(persona_id, conversation_id, role, text, moment)
+        self._journal.append(PendingTurn(turn_id, persona_id, conversation_id, role, text, moment))
         return turn_id
 
     def has_pending(self) -> bool:
