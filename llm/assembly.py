@@ -1,29 +1,29 @@
 """Prompt assembly within the model's context budget (pure functions, no I/O).
 
 Order of sacrifice when the prompt is too long: the oldest history first, then the least relevant
-memories; the persona and the new message are never cut; if those two alone do not fit,
-:class:`~llm.errors.ContextTooLong` is raised before anything is sent.
+memories; the persona, the lorebook entries in play and the new message are never cut; if those
+alone do not fit, :class:`~llm.errors.ContextTooLong` is raised before anything is sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from llm.errors import ContextTooLong
-from llm.prompts import memories_block
+from llm.prompts import notes_block
 
 Role = Literal["user", "assistant"]
 TokenCounter = Callable[[str], int]
 
 #: Tokens kept free for the chat template's own markers (role headers, separators).
 TEMPLATE_OVERHEAD = 64
-#: Tokens of the memories section's heading (see llm.prompts.memories_block).
-MEMORY_HEADER = 16
+#: Tokens of the memories section's heading and the notes' tags (see llm.prompts.notes_block).
+MEMORY_HEADER = 24
 
 
 def memory_cost(line: str, count: TokenCounter) -> int:
@@ -51,12 +51,13 @@ class PromptParts:
     tokens: int
     dropped_history: int = 0
     dropped_memories: int = 0
+    lore: list[str] = field(default_factory=list)
 
     def inputs(self) -> dict[str, object]:
         return {
             "persona": self.persona,
-            "memories": memories_block(self.memories),
             "history": self.history,
+            "notes": notes_block(self.memories, self.lore),
             "message": self.message,
         }
 
@@ -72,15 +73,19 @@ def assemble(
     message: str,
     budget: int,
     count: TokenCounter = approx_tokens,
+    lore: Sequence[str] = (),
 ) -> PromptParts:
-    """Fit persona + memories + history + message into ``budget`` tokens.
+    """Fit persona + lore + memories + history + message into ``budget`` tokens.
 
-    ``memories`` are best first; ``history`` is oldest first. ``budget`` is the context window
-    minus the tokens reserved for the reply.
+    ``memories`` are best first; ``history`` is oldest first; ``lore`` are the lorebook entries in
+    play. ``budget`` is the context window minus the tokens reserved for the reply.
     """
     fixed = count(persona) + count(message) + TEMPLATE_OVERHEAD
+    if lore:
+        fixed += count(notes_block([], list(lore)))
     if fixed > budget:
-        raise ContextTooLong(f"persona and message take about {fixed} tokens, the budget is {budget}")
+        what = "persona, lorebook entries and message" if lore else "persona and message"
+        raise ContextTooLong(f"{what} take about {fixed} tokens, the budget is {budget}")
 
     history_costs = [count(text) for _, text in history]
     memory_costs = [memory_cost(text, count) for text in memories]
@@ -103,6 +108,7 @@ def assemble(
         tokens=total,
         dropped_history=first_kept,
         dropped_memories=len(memories) - kept_memories,
+        lore=list(lore),
     )
 
 

@@ -7,6 +7,7 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from llm import ContextTooLong, assemble, build_chain
+from llm.assembly import MEMORY_HEADER
 from llm.prompts import CHAT_PROMPT
 
 
@@ -36,7 +37,7 @@ def test_everything_fits_untouched() -> None:
 
 def test_oldest_history_goes_first() -> None:
     fixed = count_words("persona") + count_words("hello") + 64
-    budget = fixed + 16 + 2 + 1 + 25  # room for the memory and two of the four history turns
+    budget = fixed + MEMORY_HEADER + 2 + 1 + 25  # room for the memory and two of the four history turns
     parts = assemble("persona", ["m1"], HISTORY, "hello", budget=budget, count=count_words)
     assert parts.dropped_history == 2
     assert [m.content for m in parts.history] == [HISTORY[2][1], HISTORY[3][1]]
@@ -47,7 +48,7 @@ def test_oldest_history_goes_first() -> None:
 def test_memories_go_after_history_least_relevant_first() -> None:
     fixed = count_words("persona") + count_words("hello") + 64
     memories = [words(5, "best"), words(5, "good"), words(5, "weak")]
-    budget = fixed + 16 + 2 * (5 + 2)
+    budget = fixed + MEMORY_HEADER + 2 * (5 + 2)
     parts = assemble("persona", memories, HISTORY, "hello", budget=budget, count=count_words)
     assert parts.history == []
     assert parts.memories == memories[:2]
@@ -64,25 +65,37 @@ def test_persona_and_message_are_never_cut() -> None:
     assert parts.history == [] and parts.memories == []
 
 
-def test_prompt_layout_system_memories_history_message() -> None:
-    parts = assemble("You are Mara.", ["(2026-01-01) The user said: I like tea"], HISTORY[:2], "hi", budget=4000)
+def test_prompt_layout_system_history_then_notes_with_the_message() -> None:
+    parts = assemble("You are Mara.", ["(2026-01-01) The user said: I like tea"], HISTORY[:2], "hi", budget=4000,
+                     lore=["The Kestrel is an airship."])  # fmt: skip
     messages = CHAT_PROMPT.invoke(parts.inputs()).to_messages()
-    assert isinstance(messages[0], SystemMessage)
-    assert messages[0].content.startswith("You are Mara.")
-    assert "- (2026-01-01) The user said: I like tea" in messages[0].content
+    assert isinstance(messages[0], SystemMessage) and messages[0].content == "You are Mara."
     assert [type(m) for m in messages[1:]] == [HumanMessage, AIMessage, HumanMessage]
-    assert messages[-1].content == "hi"
+    assert [m.content for m in messages[1:3]] == [text for _, text in HISTORY[:2]]
+    last = messages[-1].content
+    assert last.startswith("<notes>\n") and last.endswith("</notes>\n\nhi")
+    assert last.index("- (2026-01-01) The user said: I like tea") < last.index("World information:\n- The Kestrel")
 
 
-def test_no_memories_no_memory_section() -> None:
+def test_no_memories_no_notes() -> None:
     parts = assemble("You are Mara.", [], [], "hi", budget=4000)
-    assert CHAT_PROMPT.invoke(parts.inputs()).to_messages()[0].content == "You are Mara."
+    messages = CHAT_PROMPT.invoke(parts.inputs()).to_messages()
+    assert messages[0].content == "You are Mara." and messages[-1].content == "hi"
+
+
+def test_lorebook_entries_are_never_cut() -> None:
+    lore = [words(30, "lore")]
+    assemble("persona", [], [], "hello", budget=80, count=count_words)  # fits without the entry
+    with pytest.raises(ContextTooLong, match="lorebook"):
+        assemble("persona", [], [], "hello", budget=80, count=count_words, lore=lore)
+    parts = assemble("persona", ["m1"], HISTORY, "hello", budget=110, count=count_words, lore=lore)
+    assert parts.lore == lore and parts.history == [] and parts.memories == []
 
 
 def test_braces_in_user_text_are_not_template_variables() -> None:
     parts = assemble("Persona {name}", ["{memories}"], [("user", "{history}")], "{message} {{user}}", budget=4000)
     messages = CHAT_PROMPT.invoke(parts.inputs()).to_messages()
-    assert messages[-1].content == "{message} {{user}}"
+    assert messages[-1].content.endswith("- {memories}\n</notes>\n\n{message} {{user}}")
     assert "Persona {name}" in messages[0].content
 
 

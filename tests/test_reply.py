@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from llm.prompts import CHAT_PROMPT
 from memory import MemoryStore
 from personas import Persona
-from ui.reply import HISTORY_WINDOW, prepare_reply, recent_history
+from ui.reply import HISTORY_STEP, HISTORY_WINDOW, history_start, prepare_reply, recent_history
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
 BOOK = {
@@ -25,12 +26,43 @@ def turns_in(store: MemoryStore, n: int, conversation: str = "c1"):
     return store.transcript("mara", conversation)
 
 
+def test_history_window_moves_in_steps() -> None:
+    starts = [history_start(count) for count in range(200)]
+    for count, start in enumerate(starts):
+        assert start % HISTORY_STEP == 0
+        assert min(count, HISTORY_WINDOW) <= count - start < HISTORY_WINDOW + HISTORY_STEP
+    assert starts == sorted(starts)
+    assert len(set(starts)) == 1 + (199 - HISTORY_WINDOW) // HISTORY_STEP  # it moved once per step
+
+
 def test_history_window_keeps_the_greeting_only_at_the_start(store: MemoryStore) -> None:
     short = turns_in(store, 4)
     assert recent_history(short, "Ahoy.")[0] == ("assistant", "Ahoy.")
-    long = turns_in(store, HISTORY_WINDOW + 3, "c2")
+    long = turns_in(store, HISTORY_WINDOW + HISTORY_STEP + 3, "c2")
     history = recent_history(long, "Ahoy.")
-    assert len(history) == HISTORY_WINDOW and history[0][1] == long[3].text
+    assert len(history) == HISTORY_WINDOW + 3 and history[0][1] == long[HISTORY_STEP].text
+    assert recent_history(long[:-2], "Ahoy.")[0] == history[0]  # one exchange earlier: the same start
+
+
+def test_the_next_prompt_begins_like_the_last_one(store: MemoryStore) -> None:
+    """What changes with a message (memories, lore) goes with it, so the server can reuse its
+    cache of everything before it (see llm.prompts)."""
+    store.add_turn("mara", "old", "user", "My brother Tomas repairs clocks in Vell.", T0 - timedelta(days=30))
+    store.add_turn("mara", "old", "user", "The Kestrel has a brass compass.", T0 - timedelta(days=29))
+    turns = turns_in(store, 6)
+
+    def messages(turns, message):
+        prepared = prepare_reply(store, PERSONA, "Sam", turns, "Ahoy.", message, 5, budget=3000)
+        return CHAT_PROMPT.invoke(prepared.parts.inputs()).to_messages(), prepared
+
+    first, before = messages(turns, "Does my brother still fix clocks?")
+    store.add_turn("mara", "c1", "user", "Does my brother still fix clocks?", T0 + timedelta(hours=1))
+    store.add_turn("mara", "c1", "assistant", "Aye, in Vell.", T0 + timedelta(hours=1, seconds=5))
+    second, after = messages(store.transcript("mara", "c1"), "How fast is the Kestrel?")
+    assert [m.text for m in before.memories] != [m.text for m in after.memories]
+    assert [m.content for m in second[: len(first) - 1]] == [m.content for m in first[:-1]]
+    assert second[-1].content.startswith("<notes>\n") and second[-1].content.endswith("How fast is the Kestrel?")
+    assert "Kestrel is a three-masted" in second[-1].content and "Kestrel is a three" not in second[0].content
 
 
 def test_recall_skips_what_the_history_already_has(store: MemoryStore) -> None:
@@ -43,13 +75,14 @@ def test_recall_skips_what_the_history_already_has(store: MemoryStore) -> None:
     assert "Tomas" in prepared.parts.memories[0]
 
 
-def test_lorebook_entries_join_the_persona_when_their_key_comes_up(store: MemoryStore) -> None:
+def test_lorebook_entries_join_the_message_when_their_key_comes_up(store: MemoryStore) -> None:
     prepared = prepare_reply(store, PERSONA, "Sam", [], "Ahoy.", "How fast is the kestrel?", 3, budget=3000)
     assert [entry.label for entry in prepared.lore] == ["The ship"]
-    assert "World information:\n- The Kestrel is a three-masted cargo airship." in prepared.parts.persona
-    assert "Oru" not in prepared.parts.persona
+    notes = prepared.parts.inputs()["notes"]
+    assert "World information:\n- The Kestrel is a three-masted cargo airship." in notes
+    assert "Oru" not in notes
     quiet = prepare_reply(store, PERSONA, "Sam", [], "Ahoy.", "Hello there", 3, budget=3000)
-    assert quiet.lore == [] and "World information" not in quiet.parts.persona
+    assert quiet.lore == [] and "World information" not in quiet.parts.inputs()["notes"]
 
 
 def test_memories_that_do_not_fit_are_not_reported_as_used(store: MemoryStore) -> None:
@@ -76,3 +109,34 @@ def test_consecutive_replies_are_alternatives_of_one_message(store: MemoryStore)
     assert [t.text for t in chosen_turns(groups, {})] == ["user 0", "assistant 2", "user 3", "assistant 4"]
     assert chosen_turns(groups, {groups[1][0].id: 0})[1].text == "assistant 1"
     assert chosen_turns(groups, {groups[1][0].id: 9})[1].text == "assistant 2"
+
+
+def test_the_server_reads_only_the_new_message_again(store: MemoryStore, llm_server) -> None:
+    """On the real built-in server: the second reply's prompt comes from the server's cache up to
+    the previous message (``usage.prompt_tokens_details.cached_tokens``, llama.cpp's count)."""
+    import openai
+
+    from llm.local_server import MODEL_ALIAS
+
+    store.add_turn("mara", "old", "user", "My brother Tomas repairs clocks in Vell.", T0 - timedelta(days=30))
+    store.add_turn("mara", "old", "user", "The Kestrel has a brass compass.", T0 - timedelta(days=29))
+    client = openai.OpenAI(base_url=llm_server.base_url, api_key="none")
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    usage = []
+    for n, message in enumerate(["Does my brother still fix clocks?", "Where is the brass compass?"]):
+        turns = turns_in(store, 12, "c0") if n == 0 else store.transcript("mara", "c0")
+        prepared = prepare_reply(store, PERSONA, "Sam", turns, "Ahoy.", message, 5, budget=3000)
+        messages = CHAT_PROMPT.invoke(prepared.parts.inputs()).to_messages()
+        reply = client.chat.completions.create(
+            model=MODEL_ALIAS, max_completion_tokens=4, temperature=0,
+            messages=[{"role": roles[m.type], "content": m.content} for m in messages],
+        )  # fmt: skip
+        usage.append(reply.usage)
+        store.add_turn("mara", "c0", "user", message, T0 + timedelta(hours=n + 1))
+        answer = reply.choices[0].message.content or "…"
+        store.add_turn("mara", "c0", "assistant", answer, T0 + timedelta(hours=n + 1, seconds=5))
+    first, second = usage
+    assert second.prompt_tokens > first.prompt_tokens > 300
+    # read again: the previous message (now without its notes), its reply and the new message;
+    # with the memories in the system prompt, only the instructions before them would be cached
+    assert second.prompt_tokens_details.cached_tokens > first.prompt_tokens - 200

@@ -8,13 +8,17 @@ from dataclasses import dataclass
 
 from llm import PromptParts, assemble
 from llm.assembly import Role
-from llm.prompts import lore_block, persona_prompt, substitute
+from llm.prompts import persona_prompt, substitute
 from memory import Memory, MemoryStore
 from personas import Persona
 from personas.lorebook import LoreEntry, active_entries
 
-#: Turns of the current conversation sent as history; older ones can come back as memories.
+#: Turns of the current conversation sent as history, at least (older ones can come back as
+#: memories); up to ``HISTORY_WINDOW + HISTORY_STEP - 1``.
 HISTORY_WINDOW = 20
+#: The window's start moves this many turns at a time, not one turn per message, so the prompt
+#: begins the same way for several replies and the server reuses its cache of it (llm.prompts).
+HISTORY_STEP = 10
 
 
 @dataclass(frozen=True)
@@ -24,11 +28,17 @@ class PreparedReply:
     lore: list[LoreEntry]
 
 
+def history_start(count: int) -> int:
+    """Where the history window begins in a conversation of ``count`` turns (see HISTORY_STEP)."""
+    return max(0, (count - HISTORY_WINDOW) // HISTORY_STEP * HISTORY_STEP)
+
+
 def recent_history(turns: Sequence[Memory], greeting: str) -> list[tuple[Role, str]]:
-    """The last ``HISTORY_WINDOW`` turns, preceded by the greeting while it is in the window."""
-    window = turns[-HISTORY_WINDOW:]
-    opening: list[tuple[Role, str]] = [("assistant", greeting)] if greeting and len(turns) <= HISTORY_WINDOW else []
-    return opening + [("assistant" if t.role == "assistant" else "user", t.text) for t in window]
+    """The turns in the history window, preceded by the greeting while the window starts at the
+    conversation's beginning."""
+    start = history_start(len(turns))
+    opening: list[tuple[Role, str]] = [("assistant", greeting)] if greeting and start == 0 else []
+    return opening + [("assistant" if t.role == "assistant" else "user", t.text) for t in turns[start:]]
 
 
 def prepare_reply(
@@ -48,15 +58,16 @@ def prepare_reply(
     and ``exclude`` (e.g. the stored user turn) are not recalled again.
     """
     history = recent_history(turns, greeting)
-    window_ids = {t.id for t in turns[-HISTORY_WINDOW:]} | set(exclude)
+    window_ids = {t.id for t in turns[history_start(len(turns)) :]} | set(exclude)
     memories = store.recall(persona.id, message, k=recall_k, exclude=window_ids)
     lore = active_entries(persona.character_book, [text for _, text in history] + [message])
     parts = assemble(
-        persona_prompt(persona, user_name) + substitute(lore_block([e.content for e in lore]), persona.name, user_name),
+        persona_prompt(persona, user_name),
         [m.as_prompt_line() for m in memories],
         history,
         message,
         budget=budget,
+        lore=[substitute(e.content, persona.name, user_name) for e in lore],
     )
     return PreparedReply(parts, memories[: len(parts.memories)], lore)
 
