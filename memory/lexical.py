@@ -94,6 +94,8 @@ class Entry:
     created_at: float  # epoch seconds
     conversation_id: str | None = None
     speaker: str | None = None
+    pinned: bool = False
+    duplicate_of: str | None = None  # the memory this one nearly repeats (see memory.ranking)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ class LexicalIndex:
             """
             CREATE TABLE docs(
                 rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
-                text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT);
+                text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT,
+                pinned INTEGER NOT NULL DEFAULT 0, duplicate_of TEXT);
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
             CREATE INDEX docs_newest ON docs(created_at);
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
@@ -301,8 +304,12 @@ class LexicalIndex:
 
     def _insert(self, entries: Iterable[Entry]) -> None:
         self._db.executemany(
-            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker) VALUES (?, ?, ?, ?, ?, ?)",
-            [(e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker) for e in entries],
+            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.pinned, e.duplicate_of)
+                for e in entries
+            ],
         )
 
     def _delete_rows(self, ids: Sequence[str]) -> set[int]:
@@ -432,6 +439,16 @@ class LexicalIndex:
                 hit = hit[np.argpartition(-scores[hit], limit - 1)[:limit]]
             hit = hit[np.argsort(-scores[hit], kind="stable")]
             return {self._ids[int(r)]: float(scores[r]) for r in hit}
+
+    def entries(self, ids: Sequence[str]) -> dict[str, Entry]:
+        """What the index keeps of these memories (ids it does not have are left out)."""
+        with self._lock:
+            rows = self._select(
+                "SELECT id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of "
+                "FROM docs WHERE id IN ({})",
+                ids,
+            )
+        return {r[0]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows}
 
     def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
         """For each turn: (the turn before it, the turn after it, whether the one before asked a

@@ -114,6 +114,8 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         created_at=meta["created_at"],
         conversation_id=meta.get("conversation_id"),
         speaker=meta.get("speaker") or meta.get("role"),
+        pinned=bool(meta.get("pinned", False)),
+        duplicate_of=meta.get("duplicate_of"),
     )
 
 
@@ -316,7 +318,7 @@ class MemoryStore:
                     metadatas=[dict(meta) for _ in keep],
                     embeddings=vectors[keep],
                 )
-                index.upsert([Entry(batch_ids[n], "background", batch[n][1], meta["created_at"]) for n in keep])
+                index.upsert([_entry(batch_ids[n], batch[n][1], meta) for n in keep])
                 self._touch(persona_id, collection, index)
             done += len(batch)
             if progress:
@@ -437,15 +439,16 @@ class MemoryStore:
         persona_id = meta["persona_id"]
         if pinned is not None:
             meta["pinned"] = pinned
+        index = self._mirror(persona_id, collection)
         if text is None:
             collection.update(ids=[memory_id], metadatas=[meta])
+            text = current["documents"][0]
         else:
-            index = self._mirror(persona_id, collection)
             vectors = self._vectors([_indexed_text(text, meta)])
             meta.pop("duplicate_of", None)
             collection.upsert(ids=[memory_id], documents=[text], metadatas=[meta], embeddings=vectors)
-            index.upsert([_entry(memory_id, text, meta)])
-            self._touch(persona_id, collection, index)
+        index.upsert([_entry(memory_id, text, meta)])
+        self._touch(persona_id, collection, index)
         return _records(collection.get(ids=[memory_id], include=_INCLUDE))[0]
 
     def delete(self, memory_id: str) -> None:
@@ -530,37 +533,27 @@ class MemoryStore:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
         lexical = index.search(query, wanted, conversation_id)
         vector = self._vectors([query])[0]
+        # Chroma gives ids and distances only: the texts and flags of the candidates come from
+        # the mirror, and whole records are fetched for the winners alone
         dense = collection.query(
-            query_embeddings=[vector],
-            n_results=min(size, wanted),
-            where=where,
-            include=["documents", "metadatas", "distances"],
+            query_embeddings=[vector], n_results=min(size, wanted), where=where, include=["distances"]
         )
-        found: dict[str, tuple[str, dict[str, Any], float]] = {
-            i: (d, m, 1.0 - distance)
-            for i, d, m, distance in zip(
-                dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0], strict=True
-            )
-        }
-        missing = [i for i in lexical if i not in found]
+        cosine = {i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)}
+        missing = [i for i in lexical if i not in cosine]
         if missing:
-            extra = collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            extra = collection.get(ids=missing, include=["embeddings"])
             similarities = np.asarray(extra["embeddings"], dtype=np.float32) @ vector
-            for i, d, m, similarity in zip(
-                extra["ids"], extra["documents"], extra["metadatas"], similarities, strict=True
-            ):
-                found[i] = (d, m, float(similarity))
+            cosine.update(zip(extra["ids"], similarities.tolist(), strict=True))
+        # (a candidate another process stored or deleted a moment ago may be missing: skipped)
+        entries = index.entries(builtins.list(cosine))
         best = max(lexical.values(), default=0.0)
-        weight = {i: ranking.importance(text) for i, (text, _, _) in found.items()}
-        base = {
-            i: ranking.base(cosine, ranking.lexical(lexical.get(i, 0.0), best), weight[i])
-            for i, (_, _, cosine) in found.items()
-        }
-        around = index.adjacent(builtins.list(found))
+        weight = {i: ranking.importance(entry.text) for i, entry in entries.items()}
+        base = {i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best), weight[i]) for i in entries}
+        around = index.adjacent(builtins.list(entries))
         moment = _as_utc(now or _now())
         present = ranking.asks_about_present(query)
         scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
-        for memory_id, (text, meta, _) in found.items():
+        for memory_id, entry in entries.items():
             if memory_id in excluded:
                 continue
             before, after, answers = around.get(memory_id, (None, None, False))
@@ -568,26 +561,30 @@ class MemoryStore:
             parts = ranking.score(
                 base[memory_id] - ranking.IMPORTANCE * weight[memory_id] + context,
                 weight[memory_id],
-                created_at=datetime.fromtimestamp(meta["created_at"], UTC),
+                created_at=datetime.fromtimestamp(entry.created_at, UTC),
                 now=moment,
-                pinned=bool(meta.get("pinned", False)),
-                timeless=meta["kind"] == "background",
+                pinned=entry.pinned,
+                timeless=entry.kind == "background",
                 present=present,
-                change=present and ranking.announces_change(text),
+                change=present and ranking.announces_change(entry.text),
             )
             scored.append((parts.total, memory_id, parts))
         scored.sort(key=lambda item: item[0], reverse=True)
-        recalled: builtins.list[Memory] = []
+        winners: builtins.list[tuple[str, float, ranking.Breakdown]] = []
         seen: set[str] = set()
-        for total, memory_id, parts in scored:  # Memory objects only for the winners
-            text, meta, _ = found[memory_id]
-            group = meta.get("duplicate_of") or memory_id
-            if group not in seen:
+        for total, memory_id, parts in scored:
+            group = entries[memory_id].duplicate_of or memory_id
+            if group not in seen:  # only the best of near-duplicates
                 seen.add(group)
-                recalled.append(replace(_memory(memory_id, text, meta, round(total, 4)), breakdown=parts))
-            if len(recalled) == k:
+                winners.append((memory_id, total, parts))
+            if len(winners) == k:
                 break
-        return recalled
+        if not winners:
+            return []
+        records = {m.id: m for m in _records(collection.get(ids=[i for i, _, _ in winners], include=_INCLUDE))}
+        return [
+            replace(records[i], score=round(total, 4), breakdown=parts) for i, total, parts in winners if i in records
+        ]
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""
