@@ -14,6 +14,12 @@ bare client to its twin, and both receive the same requests in the same order, s
 prompt cache helps both the same way (one server would serve the second of two identical
 prompts from its cache). The order of the two within a round alternates.
 
+Two servers reading the same prompt differ by a few percent from round to round (about ±200 ms
+on a 1.7 s prompt read here), far more than the app's share being measured. So the app's server
+sits behind a recording relay (:mod:`bench.relay`), which times the server on the app's very
+request: from the request's first byte to the first text leaving the server. The app's share is
+the app's time to first token minus that, per round; the difference to the twin is shown too.
+
 The 10,000-memory store (the persona "mara-voss": its background plus 10,000 turns, one of them a
 conversation of 1,000 turns) is built once and cached under ``data/bench-cache/`` (git-ignored),
 keyed by :data:`CACHE_VERSION`; each run works on a copy in a temp dir. Other benchmarks
@@ -39,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import Figure, Report, judged, percentile, table, write_section
+from bench.relay import Relay
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench-cache"
@@ -238,15 +245,17 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
     say("building / copying the 10,000-memory store…")
     cached_store(10_000)
     servers = []
+    relay = None
     try:
         for _ in range(2):
             servers.append(spawn(port=free_port()))
         app_server, bare_server = servers
+        relay = Relay.before(app_server.base_url)
         with tempfile.TemporaryDirectory() as tmp:
             chroma = store_copy(10_000, Path(tmp))
             library = PersonaLibrary(Path(tmp) / "personas")
             library.seed_samples()
-            settings = LLMSettings.from_env({"LLM_BASE_URL": app_server.base_url, "LLM_TEMPERATURE": "0"})
+            settings = LLMSettings.from_env({"LLM_BASE_URL": relay.base_url, "LLM_TEMPERATURE": "0"})
             store = MemoryStore.open(path=str(chroma))
             persona = library.get(PERSONA)
             user_name = "User"
@@ -264,7 +273,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                 client = openai.OpenAI(base_url=server.base_url, api_key="x")
                 list(bare_stream(client, model_id, [{"role": "user", "content": "hi"}], 4, 0.0, {}))
 
-            names = ("store", "prepare", "chain", "app", "bare", "diff")
+            names = ("store", "prepare", "chain", "app", "bare", "diff", "server", "own")
             rows: dict[str, list[float]] = {name: [] for name in names}
             budget = settings.context_window - settings.sampling.max_tokens
             turns = store.transcript(PERSONA, conversation_id)
@@ -272,9 +281,12 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                 message = f"{MESSAGES[n % len(MESSAGES)]} ({n})"
                 app_first = n % 2 == 0
 
-                def app_path(message: str = message, turns: list = turns) -> tuple[list, float, float, float, float]:
+                def app_path(
+                    message: str = message, turns: list = turns
+                ) -> tuple[list, float, float, float, float, float]:
                     # as pages/chat.py does: the user's turn is journaled, the reply prepared and
                     # streamed, and the turn stored (embedded, written) once the first token is out
+                    sent = len(relay.requests)
                     t0 = time.perf_counter()
                     user_turn = store.accept_turn(PERSONA, conversation_id, "user", message)
                     prepared = prepare_reply(store, persona, user_name, turns, greeting, message, 5, budget,
@@ -292,7 +304,9 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                     store.add_turn(PERSONA, conversation_id, "assistant", reply,
                                    recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
                     messages = _to_openai(CHAT_PROMPT.format_messages(**prepared.parts.inputs()))
-                    return messages, t_store, (t2 - t0) * 1000, (t3 - t2) * 1000, (t3 - t0) * 1000
+                    (request,) = relay.requests[sent:]
+                    server = ((request.first_content or request.started) - request.started) * 1000
+                    return messages, t_store, (t2 - t0) * 1000, (t3 - t2) * 1000, (t3 - t0) * 1000, server
 
                 def bare_ttft(messages: list[dict]) -> float:
                     started = time.perf_counter()
@@ -304,14 +318,14 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                     return ttft
 
                 if app_first:
-                    messages, t_store, t_prepare, t_chain, t_app = app_path()
+                    messages, t_store, t_prepare, t_chain, t_app, t_server = app_path()
                     t_bare = bare_ttft(messages)
                 else:
                     # the bare client goes first with the same final messages, computed without
                     # touching the store (the app's own round then computes them again)
                     probe = prepare_reply(store, persona, user_name, turns, greeting, message, 5, budget)
                     t_bare = bare_ttft(_to_openai(CHAT_PROMPT.format_messages(**probe.parts.inputs())))
-                    messages, t_store, t_prepare, t_chain, t_app = app_path()
+                    messages, t_store, t_prepare, t_chain, t_app, t_server = app_path()
                     if _to_openai(CHAT_PROMPT.format_messages(**probe.parts.inputs())) != messages:
                         # recall differed (the stored user turn is excluded anyway): measure again
                         t_bare = bare_ttft(messages)
@@ -322,8 +336,11 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                 rows["app"].append(t_app)
                 rows["bare"].append(t_bare)
                 rows["diff"].append(t_app - t_bare)
-                say(f"  round {n + 1}/{rounds}: app {t_app:.0f} ms (store {t_store:.0f}, prepare {t_prepare:.0f}, "
-                    f"chain {t_chain:.0f}), bare {t_bare:.0f} ms")  # fmt: skip
+                rows["server"].append(t_server)
+                rows["own"].append(t_app - t_server)
+                say(f"  round {n + 1}/{rounds}: app {t_app:.0f} ms (prepare {t_prepare:.0f}, chain {t_chain:.0f}; "
+                    f"server {t_server:.0f}, app's share {t_app - t_server:.1f}), bare twin {t_bare:.0f} ms; "
+                    f"storing the turn after the first token {t_store:.0f} ms")  # fmt: skip
 
             # figure 3: streaming rate through the chain vs the bare stream
             stream_sampling = replace(sampling, temperature=0.0, max_tokens=stream_tokens)
@@ -345,6 +362,8 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                     rate[f"{side}_pps"].append((count - 1) / seconds if count > 1 else 0.0)
                     sizes[side] = (chars, count)
     finally:
+        if relay is not None:
+            relay.stop()
         for server in servers:
             server.stop()
 
@@ -356,7 +375,14 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
         ["`prepare_reply` (recall in 10k + lorebook + assembly)", fmt(rows["prepare"], 1), "–", "–"],
         ["chain: build + request → first token", fmt(rows["chain"]), fmt(rows["bare"]), "–"],
         ["**app path → first token** (journal, prepare, chain)", fmt(rows["app"]), fmt(rows["bare"]), "–"],
-        ["**app − bare** (target p50 <= 30 ms)", fmt(rows["diff"]), "0", met(rows["diff"], 30)],
+        ["  server: request → first token, the same request (relay)", fmt(rows["server"]), "–", "–"],
+        [
+            "**app − bare, same request**: the app's share (target p50 <= 30 ms)",
+            fmt(rows["own"], 1),
+            "0",
+            met(rows["own"], 30),
+        ],
+        ["app − bare twin server (same prompts, another server process)", fmt(rows["diff"]), "0", "–"],
     ]
     stream_rows = [
         ["characters/s (after the first piece)", fmt(rate["app_cps"]), fmt(rate["bare_cps"]),
@@ -368,8 +394,9 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
     figures = [
         Figure.of("time to first token through the app's chain, ms", rows["app"],
                   bare=fmt(rows["bare"])),
-        Figure.of("  app − bare (10,000 memories), ms", rows["diff"], target="p50 <= 30",
-                  met=judged(statistics.median(rows["diff"]), 30)),
+        Figure.of("  app − bare, same request: the app's share (10,000 memories), ms", rows["own"], 1,
+                  target="p50 <= 30", met=judged(statistics.median(rows["own"]), 30)),
+        Figure.of("  app − bare twin server (another process: ± its own noise), ms", rows["diff"]),
         Figure.of("  of which `prepare_reply` (recall, lorebook, assembly), ms", rows["prepare"], 1),
         Figure.of("streaming through the chain, characters/s", rate["app_cps"],
                   bare=fmt(rate["bare_cps"]), target="as the server", met=f"{ratio:.0%}"),
@@ -377,9 +404,11 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
     flags = " --quick" if quick else ""
     markdown = (
         f"## Reply path vs bare server (`python -m bench.path{flags}`)\n\n"
-        f"Built-in SmolLM2-135M (two twin servers: app path on one, bare `openai` client on the other, same "
-        f"requests in the same order), persona {PERSONA} with 10,000 stored memories, recall k=5, "
-        f"{rounds} rounds (a new message each), p50 / p95 in ms.\n\n"
+        f"Built-in SmolLM2-135M (two twin servers: app path on one, through a recording relay, bare `openai` "
+        f"client on the other, same requests in the same order), persona {PERSONA} with 10,000 stored memories, "
+        f"recall k=5, {rounds} rounds (a new message each), p50 / p95 in ms. The app's share compares the app's "
+        "time to first token with the server's own time for the very same request (relay timestamps); the "
+        "twin comparison also carries the difference between two server processes.\n\n"
         + table(["figure 1: time to first token", "app p50 / p95", "bare p50 / p95", "target met"], ttft_rows)
         + f"\n\nFigure 3: streaming, same prompt, temperature 0, max_tokens {stream_tokens}, {stream_rounds} rounds "
         f"each (app: `build_chain(...).stream` through the chat page's `safe_stream`; reply "

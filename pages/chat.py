@@ -58,6 +58,7 @@ with resources.store_guard(app.store):
     turns = store.transcript(persona.id, conversation_id)
     recalled = {m.id: m for m in store.get({i for t in turns for i, _ in t.recalled}, persona.id)}
 config = sidebar.chat_config(app)
+resources.chat_client_warmed(config.base_url, config.api_key, app.llm.timeout)
 st.session_state.setdefault("choices", {})  # chosen alternative per reply
 st.session_state.setdefault("lore_used", {})  # lorebook entries per reply id, for this session
 groups = exchanges(turns)

@@ -55,6 +55,24 @@ def memory_store(config: StoreConfig) -> memory.MemoryStore:
 
 
 @st.cache_resource
+def chat_client_warmed(base_url: str, api_key: str, timeout: float) -> bool:
+    """Build one chat model for this server in the background, once per process: the first one
+    takes about 0.2 s (langchain_openai, httpx and truststore set up the HTTP client, which
+    LangChain then keeps per server), and the first message would otherwise wait for it. No
+    request is sent."""
+    from llm.settings import Sampling
+
+    warm = threading.Thread(
+        target=llm.make_chat_model,
+        args=(base_url, api_key, "warm-up", Sampling(), timeout),
+        name="chat-client-warm-up",
+        daemon=True,
+    )
+    warm.start()
+    return True
+
+
+@st.cache_resource
 def persona_library(path: str) -> PersonaLibrary:
     library = PersonaLibrary(path)
     library.seed_samples()
