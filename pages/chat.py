@@ -8,6 +8,7 @@ usable (the user can type) while that happens below.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -56,7 +57,6 @@ with resources.store_guard(app.store):
             store.add_background(persona.id, persona.background, source="persona background")
         ingested.add((persona.id, persona.background))
     turns = store.transcript(persona.id, conversation_id)
-    recalled = {m.id: m for m in store.get({i for t in turns for i, _ in t.recalled}, persona.id)}
 config = sidebar.chat_config(app)
 resources.chat_client_warmed(config.base_url, config.api_key, app.llm.timeout)
 st.session_state.setdefault("choices", {})  # chosen alternative per reply
@@ -122,8 +122,9 @@ def start(text: str, history: list[Memory], user_turn: str) -> Started:
     except LLMError as exc:
         return exc
     model = make_chat_model(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
-    return prepared, ahead(stream_reply(build_chain(model), prepared.parts, config.base_url, config.model,
-                                        app.llm.timeout))  # fmt: skip
+    sent = threading.Event()
+    tokens = stream_reply(build_chain(model), prepared.parts, config.base_url, config.model, app.llm.timeout, sent)
+    return prepared, ahead(tokens, sent)
 
 
 def reply_to(text: str, user_turn: str, started: Started, new: bool) -> None:
@@ -266,6 +267,8 @@ sendable = bool(prompt and prompt.strip()) and len(prompt or "") <= MAX_MESSAGE_
 if sendable:
     with resources.store_guard(app.store):
         taken = take(prompt.strip())
+with resources.store_guard(app.store):  # after the request is sent: the memories shown under replies
+    recalled = {m.id: m for m in store.get({i for t in turns for i, _ in t.recalled}, persona.id)}
 context_meter()
 export_buttons()
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from llm.chain import ahead
+from llm.chain import ahead, build_chain, stream_reply
 
 
 def test_the_stream_starts_at_once_and_yields_everything_in_order() -> None:
@@ -47,3 +47,35 @@ def test_closing_the_reader_stops_the_stream() -> None:
     assert next(stream) == "0"
     stream.close()
     assert stopped.wait(10)
+
+
+def test_ahead_returns_once_the_model_is_called() -> None:
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from llm import assemble
+
+    called, go = threading.Event(), threading.Event()
+
+    def tokens():
+        go.wait(10)  # the prompt is still being formatted
+        yield from stream_reply(
+            build_chain(GenericFakeChatModel(messages=iter([AIMessage("Ahoy there")]))),
+            assemble("You are Mara.", [], [], "hi", budget=4000),
+            called=called,
+        )
+
+    threading.Timer(0.05, go.set).start()
+    stream = ahead(tokens(), sent=called, wait=10)
+    assert called.is_set() and go.is_set()
+    assert "".join(stream) == "Ahoy there"
+
+
+def test_ahead_does_not_wait_for_a_stream_that_failed_first() -> None:
+    def tokens():
+        raise ValueError("server went away")
+        yield ""
+
+    stream = ahead(tokens(), sent=threading.Event(), wait=60)  # returns at once, not after a minute
+    with pytest.raises(ValueError, match="server went away"):
+        next(stream)
