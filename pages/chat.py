@@ -34,7 +34,39 @@ if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
 st.title(persona.name)
-prompt = st.chat_input(f"Message {persona.name}…")  # pinned to the bottom of the page wherever it is called
+
+conversation = st.container()  # the page below the title, but for the newest message
+reply_area = st.container()  # a message sent from the composer, and its reply
+#: The message sent in this run, if any (set by the composer).
+prompt: str | None = None
+#: Whether this run has drawn the page (set at the end).
+drawn = False
+
+
+@st.fragment
+def composer() -> None:
+    """The message box, pinned to the bottom. Sending a message reruns only this fragment: the
+    conversation is not drawn again while the model reads the prompt (on 2 cores, Chromium and
+    Streamlit redrawing it slowed the model's first token by about 200 ms), the message and its
+    reply go below the conversation drawn by the last run, and the page is redrawn from the store
+    once the reply is stored. In a run of the whole page (AppTest, or a rerun that Streamlit
+    merged), the message is handled at the end of the page instead."""
+    global prompt
+    prompt = st.bottom.chat_input(f"Message {persona.name}…")
+    alone = resources.fragment_rerun()
+    if prompt is None and not alone:
+        prompt = st.session_state.pop("unsent", None)
+    with reply_area:  # a fragment must write to an outside container in every whole-page run
+        if prompt is not None and alone:
+            if not drawn:  # the run that drew this box did not finish: send it from a whole run
+                st.session_state.unsent = prompt
+                st.rerun()
+            send(prompt)
+        else:
+            st.empty()
+
+
+composer()  # drawn first: the user can type while the rest loads
 
 with st.spinner("Loading the conversation…"):  # LangChain and openai come in here (see above)
     from llm import LLMError, build_chain, make_chat_model, stream_reply
@@ -272,39 +304,52 @@ with resources.store_guard(app.store):  # after the request is sent: the memorie
 context_meter()
 export_buttons()
 
-if config.note:
-    st.info(config.note, icon=":material/info:")
-if config.error:
-    st.error(str(config.error), icon=":material/error:")
+with conversation:
+    if config.note:
+        st.info(config.note, icon=":material/info:")
+    if config.error:
+        st.error(str(config.error), icon=":material/error:")
 
-shown_key = f"shown_{conversation_id}"
-shown = st.session_state.get(shown_key, VISIBLE_MESSAGES)
-if len(groups) > shown:
-    earlier = len(groups) - shown
-    if st.button(
-        f"Show {min(earlier, VISIBLE_MESSAGES)} earlier messages ({earlier} hidden)", icon=":material/expand_less:"
-    ):
-        st.session_state[shown_key] = shown + VISIBLE_MESSAGES
-        st.rerun()
-elif greeting:
-    chat_view.message("assistant", greeting, persona_avatar=persona_avatar)
-for turn, group in list(zip(visible, groups, strict=True))[-shown:]:
-    show(turn, group)
+    shown_key = f"shown_{conversation_id}"
+    shown = st.session_state.get(shown_key, VISIBLE_MESSAGES)
+    if len(groups) > shown:
+        earlier = len(groups) - shown
+        if st.button(
+            f"Show {min(earlier, VISIBLE_MESSAGES)} earlier messages ({earlier} hidden)", icon=":material/expand_less:"
+        ):
+            st.session_state[shown_key] = shown + VISIBLE_MESSAGES
+            st.rerun()
+    elif greeting:
+        chat_view.message("assistant", greeting, persona_avatar=persona_avatar)
+    for turn, group in list(zip(visible, groups, strict=True))[-shown:]:
+        show(turn, group)
 
-last = visible[-1] if visible else None
-if last is not None and not prompt:
-    unanswered = last.role == "user" or last.interrupted
-    target = last if last.role == "user" else visible[-2] if len(visible) > 1 else None
-    label, icon = ("Retry", ":material/refresh:") if unanswered else ("Regenerate", ":material/autorenew:")
-    if target is not None and target.role == "user" and st.button(label, icon=icon, key="answer_again"):
-        answer_again(target)
-if sendable:
+    last = visible[-1] if visible else None
+    if last is not None and not prompt:
+        unanswered = last.role == "user" or last.interrupted
+        target = last if last.role == "user" else visible[-2] if len(visible) > 1 else None
+        label, icon = ("Retry", ":material/refresh:") if unanswered else ("Regenerate", ":material/autorenew:")
+        if target is not None and target.role == "user" and st.button(label, icon=icon, key="answer_again"):
+            answer_again(target)
+
+
+def send(text: str, taken: tuple[str, Started] | None = None) -> None:
+    """Reply to a new message (``taken``: its reply already started), or say why it is not sent."""
+    if not text.strip():
+        return
+    if len(text) > MAX_MESSAGE_CHARS:
+        st.error(
+            f"That message has {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
+            "It was not sent. Shorten it, or put long reference text in the persona's background."
+        )
+        with st.expander("Your message (copy it from here)"):
+            st.code(text, language=None)
+        return
     with resources.store_guard(app.store):
-        reply_to(prompt.strip(), *taken, new=True)
-elif prompt and prompt.strip():
-    st.error(
-        f"That message has {len(prompt):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
-        "It was not sent. Shorten it, or put long reference text in the persona's background."
-    )
-    with st.expander("Your message (copy it from here)"):
-        st.code(prompt, language=None)
+        reply_to(text.strip(), *(taken or take(text.strip())), new=True)
+
+
+if prompt is not None:  # a whole-page run with a new message
+    with reply_area:
+        send(prompt, taken if sendable else None)
+drawn = True

@@ -72,6 +72,15 @@ def chat_client_warmed(base_url: str, api_key: str, timeout: float) -> bool:
     return True
 
 
+def fragment_rerun() -> bool:
+    """Whether this run is a rerun of fragments only (not of the whole page). Streamlit has no
+    public call for it; the script run context (pinned Streamlit version) knows."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 @st.cache_resource
 def persona_library(path: str) -> PersonaLibrary:
     library = PersonaLibrary(path)
