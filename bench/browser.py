@@ -276,7 +276,7 @@ def run(quick: bool = False) -> Report:
     unthrottled = "yes" if kept >= UNTHROTTLED else "**no**"
     rows = [
         ["Enter → first reply text on screen", fmt(col("screen")), fmt(col("bare")), "–"],
-        ["  of which: Enter → the app sends the request (rerun, store, recall, assembly)",
+        ["  of which: Enter → the app sends the request (fragment rerun, journal, recall, assembly)",
          fmt(col("before_request")), "–", "–"],
         ["  of which: request → first token leaves the server (through the relay)", fmt(col("server")),
          fmt(col("bare")), "–"],

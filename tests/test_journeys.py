@@ -239,7 +239,10 @@ def test_regenerate_keeps_both_replies(app: str, page) -> None:
     page.get_by_role("button", name="Regenerate").click()
     page.get_by_text("2 / 2").wait_for(timeout=REPLY_TIMEOUT)
     wait_for_reply(page, 3)
-    assert messages.count() == 3, "the new reply replaces the old one on screen"
+    # the new reply replaces the old one on screen (once the last run has cleared what it redrew)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length === 3", timeout=REPLY_TIMEOUT
+    )
     reply = messages.nth(2)
     second = reply_text(reply)
     assert second
