@@ -233,33 +233,30 @@ class MemoryStore:
     def _duplicates(
         self,
         collection: Collection,
+        index: LexicalIndex,
         ids: builtins.list[str],
         texts: builtins.list[str],
         kind: str,
         vectors: npt.NDArray[np.float32],
     ) -> dict[str, str]:
         """For each new memory that is near-identical (:func:`ranking.near_duplicate`) to a
-        stored one of the same kind, or to an earlier one of the batch: the id of that original."""
+        stored one of the same kind, or to an earlier one of the batch: the id of that original.
+        Chroma gives the nearest ids and distances; their texts come from the mirror."""
         found: dict[str, str] = {}
-        size = collection.count()
+        size = len(index)
         if size:
-            result = collection.query(
-                query_embeddings=vectors, n_results=min(size, 3), include=["documents", "metadatas", "distances"]
-            )
+            result = collection.query(query_embeddings=vectors, n_results=min(size, 3), include=["distances"])
+            stored = index.entries(builtins.list({i for row in result["ids"] for i in row}))
             for n, own in enumerate(ids):
-                for other, document, meta, distance in zip(
-                    result["ids"][n],
-                    result["documents"][n],
-                    result["metadatas"][n],
-                    result["distances"][n],
-                    strict=True,
-                ):
+                for other, distance in zip(result["ids"][n], result["distances"][n], strict=True):
+                    entry = stored.get(other)
                     if (
-                        other != own
-                        and meta["kind"] == kind
-                        and ranking.near_duplicate(1.0 - distance, texts[n], document)
+                        entry is not None
+                        and other != own
+                        and entry.kind == kind
+                        and ranking.near_duplicate(1.0 - distance, texts[n], entry.text)
                     ):
-                        found[own] = meta.get("duplicate_of") or other
+                        found[own] = entry.duplicate_of or other
                         break
         similar = vectors @ vectors.T
         for i, own in enumerate(ids):
@@ -300,7 +297,7 @@ class MemoryStore:
             batch = items[start : start + _BATCH]
             batch_ids = [i for i, _ in batch]
             vectors = self._vectors([c for _, c in batch])
-            duplicates = self._duplicates(collection, batch_ids, [c for _, c in batch], "background", vectors)
+            duplicates = self._duplicates(collection, index, batch_ids, [c for _, c in batch], "background", vectors)
             same.update(duplicates)
             keep = [n for n, i in enumerate(batch_ids) if i not in duplicates]
             if keep:
@@ -418,7 +415,7 @@ class MemoryStore:
             batch_ids = [ids[n] for n in batch]
             vectors = self._vectors([_indexed_text(turns[n].text, metas[n]) for n in batch])
             texts = [turns[n].text for n in batch]
-            for own, original in self._duplicates(collection, batch_ids, texts, "turn", vectors).items():
+            for own, original in self._duplicates(collection, index, batch_ids, texts, "turn", vectors).items():
                 metas[first[own]]["duplicate_of"] = original
             collection.upsert(
                 ids=batch_ids,
