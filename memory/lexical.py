@@ -96,6 +96,7 @@ class Entry:
     speaker: str | None = None
     pinned: bool = False
     duplicate_of: str | None = None  # the memory this one nearly repeats (see memory.ranking)
+    meta: str = "{}"  # the record's whole metadata, JSON: recall builds its results from the mirror
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class LexicalIndex:
             CREATE TABLE docs(
                 rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
                 text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT,
-                pinned INTEGER NOT NULL DEFAULT 0, duplicate_of TEXT);
+                pinned INTEGER NOT NULL DEFAULT 0, duplicate_of TEXT, meta TEXT NOT NULL DEFAULT '{}');
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
             CREATE INDEX docs_newest ON docs(created_at);
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
@@ -304,10 +305,10 @@ class LexicalIndex:
 
     def _insert(self, entries: Iterable[Entry]) -> None:
         self._db.executemany(
-            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.pinned, e.duplicate_of)
+                (e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.pinned, e.duplicate_of, e.meta)
                 for e in entries
             ],
         )
@@ -444,11 +445,11 @@ class LexicalIndex:
         """What the index keeps of these memories (ids it does not have are left out)."""
         with self._lock:
             rows = self._select(
-                "SELECT id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of "
+                "SELECT id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of, meta "
                 "FROM docs WHERE id IN ({})",
                 ids,
             )
-        return {r[0]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows}
+        return {r[0]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows}
 
     def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
         """For each turn: (the turn before it, the turn after it, whether the one before asked a

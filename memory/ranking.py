@@ -63,6 +63,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 #: Candidates asked from each retriever (at least; more when k is large).
 CANDIDATES = 50
@@ -104,6 +105,7 @@ _FILLER = frozenset(
 )
 
 
+@lru_cache(maxsize=65_536)  # the same candidates come back message after message
 def importance(text: str) -> float:
     """0..1: half for how much a memory says (content words, 10 or more count fully), half for
     telling rather than asking (a question is a request for a fact, not the fact)."""
