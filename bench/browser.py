@@ -269,11 +269,11 @@ def run(quick: bool = False) -> Report:
     def col(key: str) -> list[float]:
         return [r[key] for r in results]
 
-    met = "yes" if statistics.median(col("diff")) <= 250 else "**no**"
+    met = judged(statistics.median(col("diff")), 250)
     ratio = statistics.median(col("page_cps")) / max(1e-9, statistics.median(col("bare_cps")))
     server_ratio = statistics.median(col("relay_cps")) / max(1e-9, statistics.median(col("bare_cps")))
     kept = statistics.median(col("kept"))
-    unthrottled = "yes" if kept >= UNTHROTTLED else "**no**"
+    unthrottled = judged(kept, UNTHROTTLED, at_least=True)
     rows = [
         ["Enter → first reply text on screen", fmt(col("screen")), fmt(col("bare")), "–"],
         ["  of which: Enter → the app sends the request (fragment rerun, journal, recall, assembly)",

@@ -367,9 +367,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
         for server in servers:
             server.stop()
 
-    def met(values: list[float], limit: float) -> str:
-        return "yes" if statistics.median(values) <= limit else "**no**"
-
+    own_met = judged(statistics.median(rows["own"]), 30)
     ttft_rows = [
         ["store the user turn (`store_pending`, after the first token)", fmt(rows["store"], 1), "–", "–"],
         ["`prepare_reply` (recall in 10k + lorebook + assembly)", fmt(rows["prepare"], 1), "–", "–"],
@@ -380,7 +378,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
             "**app − bare, same request**: the app's share (target p50 <= 30 ms)",
             fmt(rows["own"], 1),
             "0",
-            met(rows["own"], 30),
+            own_met,
         ],
         ["app − bare twin server (same prompts, another server process)", fmt(rows["diff"]), "0", "–"],
     ]
@@ -395,7 +393,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
         Figure.of("time to first token through the app's chain, ms", rows["app"],
                   bare=fmt(rows["bare"])),
         Figure.of("  app − bare, same request: the app's share (10,000 memories), ms", rows["own"], 1,
-                  target="p50 <= 30", met=judged(statistics.median(rows["own"]), 30)),
+                  target="p50 <= 30", met=own_met),
         Figure.of("  app − bare twin server (another process: ± its own noise), ms", rows["diff"]),
         Figure.of("  of which `prepare_reply` (recall, lorebook, assembly), ms", rows["prepare"], 1),
         Figure.of("streaming through the chain, characters/s", rate["app_cps"],

@@ -37,11 +37,11 @@ def stream_reply(
     base_url: str = "",
     model: str | None = None,
     timeout: float = 0,
-    called: threading.Event | None = None,
+    sent: threading.Event | None = None,
 ) -> Iterator[str]:
     """Yield the reply token by token; failures surface as :class:`~llm.errors.LLMError`.
-    ``called`` is set when the request goes out (see :func:`ahead`)."""
-    config = {"callbacks": [_ModelCalled(called)]} if called is not None else None
+    ``sent`` is set when the request goes out (see :func:`ahead`)."""
+    config = {"callbacks": [_ModelCalled(sent)]} if sent is not None else None
     try:
         yield from chain.stream(parts.inputs(), config=config)
     except Exception as exc:

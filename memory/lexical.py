@@ -35,6 +35,7 @@ their conversation, for the neighbours and for :meth:`LexicalIndex.adjacent`.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sqlite3
@@ -42,6 +43,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -94,9 +96,10 @@ class Entry:
     created_at: float  # epoch seconds
     conversation_id: str | None = None
     speaker: str | None = None
-    pinned: bool = False
-    duplicate_of: str | None = None  # the memory this one nearly repeats (see memory.ranking)
-    meta: str = "{}"  # the record's whole metadata, JSON: recall builds its results from the mirror
+    meta: str = "{}"  # the record's whole metadata, JSON: the store builds memories from the mirror
+
+    def metadata(self) -> dict[str, Any]:
+        return json.loads(self.meta)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class LexicalIndex:
             CREATE TABLE docs(
                 rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
                 text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT,
-                pinned INTEGER NOT NULL DEFAULT 0, duplicate_of TEXT, meta TEXT NOT NULL DEFAULT '{}');
+                meta TEXT NOT NULL DEFAULT '{}');
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
             CREATE INDEX docs_newest ON docs(created_at);
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
@@ -305,12 +308,8 @@ class LexicalIndex:
 
     def _insert(self, entries: Iterable[Entry]) -> None:
         self._db.executemany(
-            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of, meta) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.pinned, e.duplicate_of, e.meta)
-                for e in entries
-            ],
+            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.meta) for e in entries],
         )
 
     def _delete_rows(self, ids: Sequence[str]) -> set[int]:
@@ -445,11 +444,9 @@ class LexicalIndex:
         """What the index keeps of these memories (ids it does not have are left out)."""
         with self._lock:
             rows = self._select(
-                "SELECT id, kind, text, created_at, conversation_id, speaker, pinned, duplicate_of, meta "
-                "FROM docs WHERE id IN ({})",
-                ids,
+                "SELECT id, kind, text, created_at, conversation_id, speaker, meta FROM docs WHERE id IN ({})", ids
             )
-        return {r[0]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows}
+        return {r[0]: Entry(*r) for r in rows}
 
     def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
         """For each turn: (the turn before it, the turn after it, whether the one before asked a

@@ -9,7 +9,9 @@ when known), ``context`` (the turn it answered, shortened) and ``duplicate_of``.
 The document is always the memory's own text (what the UI shows and edits); the embedding is
 computed by the store from "speaker: text" for turns. Lexical search is an in-process BM25 mirror
 of each collection (:mod:`memory.lexical`), rebuilt from Chroma when another process wrote: every
-write of this store stamps the collection's metadata with a new ``rev`` token.
+write of this store stamps the collection's metadata with a new ``rev`` token. The mirror keeps
+each record's text and metadata, so reads (``get``, ``transcript``, ``list``, ``recall``) build
+their memories from it once it is checked against Chroma, and ask Chroma only for vectors.
 Recall fuses both (:mod:`memory.ranking`).
 """
 
@@ -95,10 +97,6 @@ def _memory(memory_id: str, text: str, meta: dict[str, Any], score: float | None
     )
 
 
-def _records(result: dict[str, Any]) -> list[Memory]:
-    return [_memory(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)]
-
-
 def _indexed_text(text: str, meta: dict[str, Any]) -> str:
     """What is embedded: a turn with who said it ("Melanie: ..."), background as it is."""
     if meta["kind"] != "turn":
@@ -114,8 +112,6 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         created_at=meta["created_at"],
         conversation_id=meta.get("conversation_id"),
         speaker=meta.get("speaker") or meta.get("role"),
-        pinned=bool(meta.get("pinned", False)),
-        duplicate_of=meta.get("duplicate_of"),
         meta=json.dumps(meta, ensure_ascii=False),
     )
 
@@ -257,7 +253,7 @@ class MemoryStore:
                         and entry.kind == kind
                         and ranking.near_duplicate(1.0 - distance, texts[n], entry.text)
                     ):
-                        found[own] = entry.duplicate_of or other
+                        found[own] = entry.metadata().get("duplicate_of") or other
                         break
         similar = vectors @ vectors.T
         for i, own in enumerate(ids):
@@ -447,7 +443,7 @@ class MemoryStore:
             collection.upsert(ids=[memory_id], documents=[text], metadatas=[meta], embeddings=vectors)
         index.upsert([_entry(memory_id, text, meta)])
         self._touch(persona_id, collection, index)
-        return _records(collection.get(ids=[memory_id], include=_INCLUDE))[0]
+        return self._memories(index, [memory_id])[0]
 
     def delete(self, memory_id: str) -> None:
         collection = self._owner(memory_id)
@@ -496,13 +492,17 @@ class MemoryStore:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def _memories(self, index: LexicalIndex, ids: Sequence[str]) -> builtins.list[Memory]:
+        """The memories with these ids, in that order, from the mirror (ids it lacks are skipped)."""
+        found = index.entries(ids)
+        return [_memory(i, found[i].text, found[i].metadata()) for i in ids if i in found]
+
     def get(self, memory_ids: Iterable[str], persona_id: str) -> builtins.list[Memory]:
         """The memories with these ids (missing ones are skipped), in the order asked."""
         wanted = builtins.list(memory_ids)
         if not wanted:
             return []
-        found = {m.id: m for m in _records(self._collection(persona_id).get(ids=wanted, include=_INCLUDE))}
-        return [found[i] for i in wanted if i in found]
+        return self._memories(self._mirror(persona_id, self._collection(persona_id)), wanted)
 
     def recall(
         self,
@@ -544,6 +544,7 @@ class MemoryStore:
             cosine.update(zip(extra["ids"], similarities.tolist(), strict=True))
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
+        metas = {i: entry.metadata() for i, entry in entries.items()}
         best = max(lexical.values(), default=0.0)
         weight = {i: ranking.importance(entry.text) for i, entry in entries.items()}
         base = {i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best), weight[i]) for i in entries}
@@ -561,7 +562,7 @@ class MemoryStore:
                 weight[memory_id],
                 created_at=datetime.fromtimestamp(entry.created_at, UTC),
                 now=moment,
-                pinned=entry.pinned,
+                pinned=bool(metas[memory_id].get("pinned", False)),
                 timeless=entry.kind == "background",
                 present=present,
                 change=present and ranking.announces_change(entry.text),
@@ -571,21 +572,21 @@ class MemoryStore:
         winners: builtins.list[tuple[str, float, ranking.Breakdown]] = []
         seen: set[str] = set()
         for total, memory_id, parts in scored:
-            group = entries[memory_id].duplicate_of or memory_id
+            group = metas[memory_id].get("duplicate_of") or memory_id
             if group not in seen:  # only the best of near-duplicates
                 seen.add(group)
                 winners.append((memory_id, total, parts))
             if len(winners) == k:
                 break
         return [
-            replace(_memory(i, entries[i].text, json.loads(entries[i].meta), round(total, 4)), breakdown=parts)
+            replace(_memory(i, entries[i].text, metas[i], round(total, 4)), breakdown=parts)
             for i, total, parts in winners
         ]
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""
-        collection = self._collection(persona_id)
-        return self.get(self._mirror(persona_id, collection).conversation_ids(conversation_id), persona_id)
+        index = self._mirror(persona_id, self._collection(persona_id))
+        return self._memories(index, index.conversation_ids(conversation_id))
 
     def warm_up(self) -> None:
         """Load the embedding model and build every persona's lexical mirror now (the app calls
@@ -636,9 +637,9 @@ class MemoryStore:
             return sorted((m for page in pages for m in page), key=lambda m: m.created_at, reverse=True)[
                 offset : offset + limit
             ]
-        collection = self._collection(persona_id)
-        ids, _ = self._mirror(persona_id, collection).select(filters, limit, offset)
-        return self.get(ids, persona_id)
+        index = self._mirror(persona_id, self._collection(persona_id))
+        ids, _ = index.select(filters, limit, offset)
+        return self._memories(index, ids)
 
     def turns_per_day(self, persona_id: str) -> dict[str, int]:
         """How many conversation turns were stored on each day (UTC, ``YYYY-MM-DD``)."""

@@ -62,7 +62,7 @@ def test_ahead_returns_once_the_model_is_called() -> None:
         yield from stream_reply(
             build_chain(GenericFakeChatModel(messages=iter([AIMessage("Ahoy there")]))),
             assemble("You are Mara.", [], [], "hi", budget=4000),
-            called=called,
+            sent=called,
         )
 
     threading.Timer(0.05, go.set).start()
