@@ -1,9 +1,15 @@
 """``python -m bench [--quick]``: every benchmark, each printing its table, then one summary
-table of the headline figures; results in bench/results.md."""
+table of the headline figures; results in bench/results.md.
+
+Each benchmark runs in a process of its own, as the app runs in its own: what one leaves in
+memory (LoCoMo's conversations, the stores of the scale benchmark) does not weigh on the next
+one's timings."""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 from bench import browser, locomo, machine, pages, path, persona_chats, scale, summary, write_section
 
@@ -23,7 +29,8 @@ def main() -> None:
     )
     figures = []
     for name, module in modules:
-        report = module.run(quick=args.quick)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            report = pool.submit(module.run, quick=args.quick).result()
         print(report.markdown, flush=True)
         write_section(name + suffix, report.markdown)
         figures += report.figures

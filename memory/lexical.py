@@ -30,7 +30,7 @@ shares a word with the query, seven times over (each turn's words also sit in si
 context), took 90 ms at 100,000 memories. Here FTS5 only tokenizes and stems; the postings are
 plain lists of row numbers, and a query term's context is spread to the neighbours with
 ``numpy.bincount`` at query time (a few ms at 100,000). A SQLite table keeps the rows' order in
-their conversation, for the neighbours and for :meth:`LexicalIndex.adjacent`.
+their conversation, for the neighbours (which :meth:`LexicalIndex.adjacent` also gives).
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ class Entry:
     conversation_id: str | None = None
     speaker: str | None = None
     meta: str = "{}"  # the record's whole metadata, JSON: the store builds memories from the mirror
+    # two fields of ``meta`` that recall reads for every candidate (SQLite's json_extract gives
+    # them without parsing the whole JSON in Python)
+    pinned: bool = False
+    duplicate_of: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         return json.loads(self.meta)
@@ -163,6 +167,7 @@ class LexicalIndex:
         self._own_len = np.zeros(size, dtype=np.float64)
         self._date_len = np.zeros(size, dtype=np.float64)
         self._near = np.full((2 * FAR, size), -1, dtype=np.int64)  # neighbours, nearest first, before/after
+        self._asks = np.zeros(size, dtype=bool)  # the row's text has a question mark
         self._lengths: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
@@ -194,19 +199,21 @@ class LexicalIndex:
         self._own_len = np.concatenate([self._own_len, np.zeros(extra)])
         self._date_len = np.concatenate([self._date_len, np.zeros(extra)])
         self._near = np.concatenate([self._near, np.full((2 * FAR, extra), -1, dtype=np.int64)], axis=1)
+        self._asks = np.concatenate([self._asks, np.zeros(extra, dtype=bool)])
 
-    def _add_tokens(self, rows: Sequence[tuple[int, str, str, str | None, float]]) -> None:
-        """Index (rowid, id, kind, text + speaker, created_at) rows' words."""
+    def _add_tokens(self, rows: Sequence[tuple[int, str, str, str, str | None, float]]) -> None:
+        """Index (rowid, id, kind, text, speaker, created_at) rows' words."""
         if not rows:
             return
-        own = self._stems([text for _, _, _, text, _ in rows])
+        own = self._stems([f"{text} {speaker or ''}" for _, _, _, text, speaker, _ in rows])
         dates = self._stems(
-            [date_words(datetime.fromtimestamp(c, UTC)) if k == "turn" else "" for _, _, k, _, c in rows]
+            [date_words(datetime.fromtimestamp(c, UTC)) if k == "turn" else "" for _, _, k, _, _, c in rows]
         )
         self._grow(max(r[0] for r in rows))
-        for (rowid, memory_id, _, _, _), words, date in zip(rows, own, dates, strict=True):
+        for (rowid, memory_id, _, text, _, _), words, date in zip(rows, own, dates, strict=True):
             self._ids[rowid] = memory_id
             self._alive[rowid] = True
+            self._asks[rowid] = "?" in text
             self._own_len[rowid] = len(words)
             self._date_len[rowid] = len(date)
             for term in self._numbers(words):
@@ -277,7 +284,7 @@ class LexicalIndex:
                 "SELECT rowid, id, kind, text, created_at, conversation_id, speaker FROM docs "
                 "ORDER BY kind, conversation_id, created_at, rowid"
             ).fetchall()
-            self._add_tokens([(r[0], r[1], r[2], f"{r[3]} {r[6] or ''}", r[4]) for r in rows])
+            self._add_tokens([(r[0], r[1], r[2], r[3], r[6], r[4]) for r in rows])
             for i, (rowid, _, kind, _, _, conversation_id, _) in enumerate(rows):
                 if kind != "turn":
                     continue
@@ -296,7 +303,7 @@ class LexicalIndex:
             self._drop(self._delete_rows(ids))
             self._insert(entries)
             rows = self._select("SELECT rowid, id, kind, text, speaker, created_at FROM docs WHERE id IN ({})", ids)
-            self._add_tokens([(r[0], r[1], r[2], f"{r[3]} {r[4] or ''}", r[5]) for r in rows])
+            self._add_tokens(rows)
             self._relink(before | self._affected(ids))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -388,9 +395,12 @@ class LexicalIndex:
             self._cache[(field, term)] = (len(rows), cached)
         return cached[self._alive[cached]]
 
-    def search(self, query: str, limit: int, conversation_id: str | None = None) -> dict[str, float]:
+    def search(
+        self, query: str, limit: int, conversation_id: str | None = None, exclude: Sequence[str] = ()
+    ) -> dict[str, float]:
         """Up to ``limit`` ids matching any of the query's words, best first, with their bm25
-        score (higher is better). ``conversation_id`` keeps background plus that conversation."""
+        score (higher is better). ``conversation_id`` keeps background plus that conversation;
+        ``exclude`` leaves these ids out."""
         words = query_terms(query)
         if not words or limit <= 0:
             return {}
@@ -434,6 +444,8 @@ class LexicalIndex:
                 mask = np.zeros(size, dtype=bool)
                 mask[allowed] = True
                 scores[~mask] = 0.0
+            if exclude:
+                scores[[r[0] for r in self._select("SELECT rowid FROM docs WHERE id IN ({})", exclude)]] = 0.0
             hit = np.flatnonzero(scores)
             if len(hit) > limit:
                 hit = hit[np.argpartition(-scores[hit], limit - 1)[:limit]]
@@ -444,28 +456,28 @@ class LexicalIndex:
         """What the index keeps of these memories (ids it does not have are left out)."""
         with self._lock:
             rows = self._select(
-                "SELECT id, kind, text, created_at, conversation_id, speaker, meta FROM docs WHERE id IN ({})", ids
+                "SELECT id, kind, text, created_at, conversation_id, speaker, meta, "
+                "coalesce(json_extract(meta, '$.pinned'), 0), json_extract(meta, '$.duplicate_of') "
+                "FROM docs WHERE id IN ({})",
+                ids,
             )
-        return {r[0]: Entry(*r) for r in rows}
+        return {r[0]: Entry(*r[:7], bool(r[7]), r[8]) for r in rows}
 
     def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
         """For each turn: (the turn before it, the turn after it, whether the one before asked a
-        question), within its conversation."""
-        sql = """
-            SELECT d.id,
-              (SELECT p.id FROM docs p WHERE p.conversation_id = d.conversation_id AND p.kind = 'turn'
-                 AND (p.created_at, p.rowid) < (d.created_at, d.rowid)
-                 ORDER BY p.created_at DESC, p.rowid DESC LIMIT 1),
-              (SELECT p.text FROM docs p WHERE p.conversation_id = d.conversation_id AND p.kind = 'turn'
-                 AND (p.created_at, p.rowid) < (d.created_at, d.rowid)
-                 ORDER BY p.created_at DESC, p.rowid DESC LIMIT 1),
-              (SELECT n.id FROM docs n WHERE n.conversation_id = d.conversation_id AND n.kind = 'turn'
-                 AND (n.created_at, n.rowid) > (d.created_at, d.rowid)
-                 ORDER BY n.created_at ASC, n.rowid ASC LIMIT 1)
-            FROM docs d WHERE d.kind = 'turn' AND d.id IN ({})"""
+        question), within its conversation (the nearest neighbours search keeps, see
+        :meth:`_relink`)."""
         with self._lock:
-            rows = self._select(sql, ids)
-        return {i: (prev, nxt, "?" in (prev_text or "")) for i, prev, prev_text, nxt in rows}
+            rows = self._select("SELECT rowid, id FROM docs WHERE kind = 'turn' AND id IN ({})", ids)
+            found = {}
+            for rowid, memory_id in rows:
+                before, after = int(self._near[0, rowid]), int(self._near[FAR, rowid])
+                found[memory_id] = (
+                    self._ids.get(before) if before >= 0 else None,
+                    self._ids.get(after) if after >= 0 else None,
+                    bool(before >= 0 and self._asks[before]),
+                )
+        return found
 
     def previous_turn(self, conversation_id: str, created_at: float) -> tuple[str | None, str] | None:
         """(speaker, text) of the last turn of the conversation before ``created_at``."""

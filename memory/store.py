@@ -24,6 +24,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ import numpy.typing as npt
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
 from memory import ranking
 from memory.chunking import chunk_text
@@ -113,6 +115,8 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         conversation_id=meta.get("conversation_id"),
         speaker=meta.get("speaker") or meta.get("role"),
         meta=json.dumps(meta, ensure_ascii=False),
+        pinned=bool(meta.get("pinned", False)),
+        duplicate_of=meta.get("duplicate_of"),
     )
 
 
@@ -143,6 +147,7 @@ class MemoryStore:
         self._mirrors: dict[str, LexicalIndex] = {}
         self._lock = threading.RLock()
         self._storing = threading.Lock()
+        self._query_worker = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
 
     @classmethod
     def open(
@@ -169,6 +174,10 @@ class MemoryStore:
     # -- collections ---------------------------------------------------------------------------
 
     def _collection(self, persona_id: str) -> Collection:
+        try:  # half the time of get_or_create, which the store calls for every read
+            return self._client.get_collection(collection_name(persona_id), embedding_function=self._embed)
+        except NotFoundError:
+            pass
         return self._client.get_or_create_collection(
             collection_name(persona_id),
             embedding_function=self._embed,
@@ -202,6 +211,10 @@ class MemoryStore:
         if encode is not None:
             return encode(texts)
         return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
+
+    def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
+        encode = getattr(self._embed, "encode_query", None)
+        return encode(query) if encode is not None else self._vectors([query])[0]
 
     def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
         """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
@@ -253,7 +266,7 @@ class MemoryStore:
                         and entry.kind == kind
                         and ranking.near_duplicate(1.0 - distance, texts[n], entry.text)
                     ):
-                        found[own] = entry.metadata().get("duplicate_of") or other
+                        found[own] = entry.duplicate_of or other
                         break
         similar = vectors @ vectors.T
         for i, own in enumerate(ids):
@@ -519,32 +532,36 @@ class MemoryStore:
         always considered); ``exclude`` skips ids already in the prompt (the recent history).
         Candidates come from dense and lexical search; ranking: see :mod:`memory.ranking`.
         """
+        if k <= 0 or not query.strip():
+            return []
+        # the query is embedded on another core while the lexical side is read
+        embedding = self._query_worker.submit(self._query_vector, query)
         collection = self._collection(persona_id)
         size = collection.count()
-        if k <= 0 or size == 0 or not query.strip():
+        if size == 0:
             return []
         index = self._mirror(persona_id, collection, size)
         excluded = set(exclude)
+        # Chroma cannot leave ids out of a query: it is asked for as many more
         wanted = max(ranking.CANDIDATES, 4 * k) + len(excluded)
         where = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
-        lexical = index.search(query, wanted, conversation_id)
-        vector = self._vectors([query])[0]
+        lexical = index.search(query, wanted - len(excluded), conversation_id, builtins.list(excluded))
+        # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
+        stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
+        vector = embedding.result()
         # Chroma gives ids and distances only: the candidates' texts and metadata come from the
         # mirror (Chroma's copies of them took a third of recall's time)
         dense = collection.query(
             query_embeddings=[vector], n_results=min(size, wanted), where=where, include=["distances"]
         )
         cosine = {i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)}
-        missing = [i for i in lexical if i not in cosine]
-        if missing:
-            extra = collection.get(ids=missing, include=["embeddings"])
-            similarities = np.asarray(extra["embeddings"], dtype=np.float32) @ vector
-            cosine.update(zip(extra["ids"], similarities.tolist(), strict=True))
+        if stored is not None and stored["ids"]:
+            similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
+            cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
-        metas = {i: entry.metadata() for i, entry in entries.items()}
         best = max(lexical.values(), default=0.0)
         weight = {i: ranking.importance(entry.text) for i, entry in entries.items()}
         base = {i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best), weight[i]) for i in entries}
@@ -562,7 +579,7 @@ class MemoryStore:
                 weight[memory_id],
                 created_at=datetime.fromtimestamp(entry.created_at, UTC),
                 now=moment,
-                pinned=bool(metas[memory_id].get("pinned", False)),
+                pinned=entries[memory_id].pinned,
                 timeless=entry.kind == "background",
                 present=present,
                 change=present and ranking.announces_change(entry.text),
@@ -572,14 +589,14 @@ class MemoryStore:
         winners: builtins.list[tuple[str, float, ranking.Breakdown]] = []
         seen: set[str] = set()
         for total, memory_id, parts in scored:
-            group = metas[memory_id].get("duplicate_of") or memory_id
+            group = entries[memory_id].duplicate_of or memory_id
             if group not in seen:  # only the best of near-duplicates
                 seen.add(group)
                 winners.append((memory_id, total, parts))
             if len(winners) == k:
                 break
         return [
-            replace(_memory(i, entries[i].text, metas[i], round(total, 4)), breakdown=parts)
+            replace(_memory(i, entries[i].text, entries[i].metadata(), round(total, 4)), breakdown=parts)
             for i, total, parts in winners
         ]
 
@@ -594,6 +611,7 @@ class MemoryStore:
         storing the turns an earlier run journaled but did not store."""
         self.store_pending()
         self._vectors(["warm up"])
+        self._query_vector("warm up")
         for persona_id in self.persona_ids():
             self._mirror(persona_id, self._collection(persona_id))
 

@@ -69,7 +69,7 @@ def composer() -> None:
 composer()  # drawn first: the user can type while the rest loads
 
 with st.spinner("Loading the conversation…"):  # LangChain and openai come in here (see above)
-    from llm import LLMError, build_chain, make_chat_model, stream_reply
+    from llm import LLMError, stream_reply
     from llm.assembly import context_usage
     from llm.chain import ahead
     from llm.prompts import persona_prompt, substitute
@@ -153,9 +153,9 @@ def start(text: str, history: list[Memory], user_turn: str) -> Started:
         )
     except LLMError as exc:
         return exc
-    model = make_chat_model(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
+    chain = resources.reply_chain(config.base_url, config.api_key, config.model, config.sampling, app.llm.timeout)
     sent = threading.Event()
-    tokens = stream_reply(build_chain(model), prepared.parts, config.base_url, config.model, app.llm.timeout, sent)
+    tokens = stream_reply(chain, prepared.parts, config.base_url, config.model, app.llm.timeout, sent)
     return prepared, ahead(tokens, sent)
 
 

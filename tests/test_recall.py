@@ -185,3 +185,33 @@ def test_score_breakdown_adds_up(store: MemoryStore) -> None:
         assert abs(memory.breakdown.total - memory.score) < 1e-3
     assert recalled[0].id == pinned and recalled[0].breakdown.importance >= 0.3
     assert recalled[0].breakdown.relevance > recalled[1].breakdown.relevance
+
+
+def test_lexical_search_leaves_out_excluded_ids_and_still_fills_the_limit(store: MemoryStore) -> None:
+    ids = chat(store, "mara", "c1", T0, [("user", f"The harbour bell rang {n} times.") for n in range(6)])
+    index = store._mirror("mara", store._collection("mara"))
+    found = index.search("harbour bell", 3, exclude=ids[:2])
+    assert len(found) == 3 and not set(found) & set(ids[:2])
+
+
+def test_the_query_vector_is_the_batch_vector() -> None:
+    """recall embeds its query on one thread (another session): the same vector as ingest's."""
+    import numpy as np
+
+    from memory.embeddings import OfflineMiniLM
+
+    model = OfflineMiniLM()
+    text = "Where did the captain sail last winter?"
+    assert np.allclose(model.encode_query(text), model.encode([text, "a longer text padded in the same batch"])[0],
+                       atol=1e-4)  # fmt: skip
+
+
+def test_adjacent_turns_follow_inserts_and_deletes(store: MemoryStore) -> None:
+    first, second, third = chat(
+        store, "mara", "c1", T0, [("user", "Do you sail at night?"), ("assistant", "Only by the stars."),
+                                  ("user", "Fine.")],
+    )  # fmt: skip
+    index = store._mirror("mara", store._collection("mara"))
+    assert index.adjacent([second]) == {second: (first, third, True)}
+    store.delete(second)
+    assert index.adjacent([first, third]) == {first: (None, third, False), third: (first, None, True)}
