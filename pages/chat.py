@@ -26,6 +26,10 @@ navigation.require_app_frame()
 VISIBLE_MESSAGES = 60
 #: Longest message accepted (about 12,000 tokens); longer pastes get a message instead.
 MAX_MESSAGE_CHARS = 50_000
+#: CSS hiding the Retry / Regenerate button (its key is "answer_again") while a message sent from
+#: the composer is answered: that rerun of the composer alone cannot remove what the last run of
+#: the page drew, and the whole page is drawn again once the reply is stored.
+HIDE_STALE_ACTIONS = ".st-key-answer_again { display: none; }"
 
 app = resources.settings()
 library = resources.persona_library(app.personas_path)
@@ -61,6 +65,7 @@ def composer() -> None:
             if not drawn:  # the run that drew this box did not finish: send it from a whole run
                 st.session_state.unsent = prompt
                 st.rerun()
+            st.html(f"<style>{HIDE_STALE_ACTIONS}</style>")  # the last run's Regenerate, above the new message
             send(prompt)
         else:
             st.empty()

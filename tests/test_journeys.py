@@ -257,6 +257,17 @@ def test_regenerate_keeps_both_replies(app: str, page) -> None:
     wait_idle(page)
     assert reply_text(messages.nth(2)) == second
 
+    # the next message: while it is answered, the last reply's Regenerate is not left above it
+    send(page, "And where do we sail after that?")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length >= 4", timeout=REPLY_TIMEOUT
+    )
+    # (the model reads the prompt for a second or more: the reply is not stored yet, and once it
+    # is, the page is drawn again with a Regenerate under the new reply)
+    regenerate_shown = page.evaluate("() => !!document.querySelector('.st-key-answer_again')?.checkVisibility()")
+    assert not regenerate_shown
+    wait_for_reply(page, 5)
+
 
 # --- 3. export ----------------------------------------------------------------------------------
 
