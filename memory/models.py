@@ -24,6 +24,7 @@ class Memory:
     score: float | None = None  # set by recall(): higher is better
     source: str | None = None  # where a background chunk came from
     recalled: list[tuple[str, float]] = field(default_factory=list)  # (memory id, score) a reply used
+    lore: list[str] = field(default_factory=list)  # the lorebook entries (names) a reply was given
     interrupted: bool = False  # a reply cut short by an error
     speaker: str | None = None  # who said a turn, when known by name (else the role says it)
     context: str | None = None  # the turn it answered ("Speaker: text", shortened), if any
@@ -50,6 +51,7 @@ class NewTurn:
     created_at: datetime | None = None  # default: now
     speaker: str | None = None  # who said it, when known by name
     recalled: tuple[tuple[str, float], ...] = ()
+    lore: tuple[str, ...] = ()
     interrupted: bool = False
 
 

@@ -3,7 +3,7 @@
 One Chroma collection per persona (named from a hash of the persona id, since Chroma limits
 collection names), cosine space, embeddings computed offline by :class:`OfflineMiniLM`.
 Each record's metadata: ``persona_id, kind, role, conversation_id, created_at`` (epoch seconds),
-``pinned``, ``source``, ``recalled`` (JSON), ``interrupted``, and for turns ``speaker`` (a name,
+``pinned``, ``source``, ``recalled`` and ``lore`` (JSON), ``interrupted``, and for turns ``speaker`` (a name,
 when known), ``context`` (the turn it answered, shortened) and ``duplicate_of``.
 
 The document is always the memory's own text (what the UI shows and edits); the embedding is
@@ -92,6 +92,7 @@ def _memory(memory_id: str, text: str, meta: dict[str, Any], score: float | None
         score=score,
         source=meta.get("source"),
         recalled=[tuple(pair) for pair in json.loads(meta.get("recalled", "[]"))],
+        lore=json.loads(meta.get("lore", "[]")),
         interrupted=bool(meta.get("interrupted", False)),
         speaker=meta.get("speaker"),
         context=meta.get("context"),
@@ -341,15 +342,17 @@ class MemoryStore:
         created_at: datetime | None = None,
         *,
         recalled: Sequence[tuple[str, float]] = (),
+        lore: Sequence[str] = (),
         interrupted: bool = False,
         speaker: str | None = None,
     ) -> str:
         """Store one conversation turn and return its id. ``recalled``: the (memory id, score)
-        pairs a reply was given, shown under it. ``speaker``: who said it, when known by name.
-        Idempotent for the same turn and time."""
+        pairs a reply was given, and ``lore`` the lorebook entries, shown under it. ``speaker``:
+        who said it, when known by name. Idempotent for the same turn and time."""
         turn = NewTurn(
-            role, storable(text), created_at, speaker=speaker, recalled=tuple(recalled), interrupted=interrupted
-        )
+            role, storable(text), created_at, speaker=speaker, recalled=tuple(recalled), lore=tuple(lore),
+            interrupted=interrupted,
+        )  # fmt: skip
         return self.add_turns(persona_id, conversation_id, [turn])[0]
 
     def accept_turn(
@@ -416,6 +419,8 @@ class MemoryStore:
                 meta["context"] = f"{_ROLE_LABEL.get(who or '', who)}: {_shorten(said, CONTEXT_CHARS)}"
             if turn.recalled:
                 meta["recalled"] = json.dumps([[i, round(s, 4)] for i, s in turn.recalled])
+            if turn.lore:
+                meta["lore"] = json.dumps(list(turn.lore), ensure_ascii=False)
             if turn.interrupted:
                 meta["interrupted"] = True
             metas[n] = meta

@@ -97,7 +97,6 @@ with resources.store_guard(app.store):
 config = sidebar.chat_config(app)
 resources.chat_client_warmed(config.base_url, config.api_key, app.llm.timeout)
 st.session_state.setdefault("choices", {})  # chosen alternative per reply
-st.session_state.setdefault("lore_used", {})  # lorebook entries per reply id, for this session
 groups = exchanges(turns)
 visible = chosen_turns(groups, st.session_state.choices)  # one turn per message: what the model sees
 avatar_file = library.avatar_path(persona.id)
@@ -206,9 +205,8 @@ def generate(user_turn: str, started: Started, pool: ThreadPoolExecutor) -> LLME
     lore = [entry.label for entry in prepared.lore]
     reply = "".join(chunks)
     if reply:
-        reply_id = store.add_turn(persona.id, conversation_id, "assistant", reply, interrupted=failure is not None,
-                                  recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
-        st.session_state.lore_used[reply_id] = lore
+        store.add_turn(persona.id, conversation_id, "assistant", reply, interrupted=failure is not None,
+                       recalled=[(m.id, m.score or 0.0) for m in prepared.memories], lore=lore)  # fmt: skip
         st.session_state.choices.pop(reply_group_key(user_turn), None)  # show the newest alternative
     if failure:
         st.error(f"{failure} Your message is saved; press Retry to try again.", icon=":material/error:")
@@ -297,7 +295,7 @@ def show(turn: Memory, group: list[Memory]) -> None:
         if len(group) > 1:
             switcher(group)
         if turn.role == "assistant":
-            chat_view.memories_used(*used(turn), lore=st.session_state.lore_used.get(turn.id, ()))
+            chat_view.memories_used(*used(turn), lore=turn.lore)
 
 
 sendable = bool(prompt and prompt.strip()) and len(prompt or "") <= MAX_MESSAGE_CHARS

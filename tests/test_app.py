@@ -191,6 +191,8 @@ def test_lorebook_entry_is_listed_with_the_memories(app_env) -> None:
     at.chat_input[0].set_value("Tell me about the Maelstrom").run()
     expander = at.chat_message[2].expander[0]
     assert any("Lorebook: Maelstrom Gate" in c.value for c in expander.caption)
+    later = new_app()  # another session (a reload, another day): the reply still says what it used
+    assert any("Lorebook: Maelstrom Gate" in c.value for c in later.chat_message[2].expander[0].caption)
 
 
 def chat_then_memories(app_env, message: str) -> AppTest:

@@ -138,10 +138,11 @@ def test_unicode_persona_ids_make_valid_collection_names(store: MemoryStore) -> 
         assert store.transcript(persona_id, "c")[0].persona_id == persona_id
 
 
-def test_recalled_pairs_and_interrupted_flag_round_trip(store: MemoryStore) -> None:
-    memory_id = store.add_turn("mara", "c1", "assistant", "Partial", T0, recalled=[("bg-1", 0.51234)], interrupted=True)
+def test_recalled_pairs_lore_and_interrupted_flag_round_trip(store: MemoryStore) -> None:
+    memory_id = store.add_turn("mara", "c1", "assistant", "Partial", T0, recalled=[("bg-1", 0.51234)],
+                               lore=["Maelstrom Gate", "Kestrel"], interrupted=True)  # fmt: skip
     (turn,) = store.get([memory_id], "mara")
-    assert turn.recalled == [("bg-1", 0.5123)] and turn.interrupted
+    assert turn.recalled == [("bg-1", 0.5123)] and turn.lore == ["Maelstrom Gate", "Kestrel"] and turn.interrupted
 
 
 def test_persists_across_processes(tmp_path) -> None:
