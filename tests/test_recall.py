@@ -215,3 +215,30 @@ def test_adjacent_turns_follow_inserts_and_deletes(store: MemoryStore) -> None:
     assert index.adjacent([second]) == {second: (first, third, True)}
     store.delete(second)
     assert index.adjacent([first, third]) == {first: (None, third, False), third: (first, None, True)}
+
+
+def test_two_threads_opening_a_mirror_build_it_once(tmp_path: Path, monkeypatch) -> None:
+    """The start-up warm-up and the chat page's first read: the second waits for the first's
+    rebuild instead of making its own."""
+    import threading
+
+    from memory.lexical import LexicalIndex
+
+    path = str(tmp_path / "shared")
+    chat(MemoryStore.open(path=path), "mara", "c1", T0, [("user", f"{line} ({n})") for n in range(20)
+                                                         for line in SMALL_TALK])  # fmt: skip
+    builds: list[int] = []
+    replace_all = LexicalIndex.replace_all
+
+    def counted(self, entries, rev) -> None:
+        builds.append(1)
+        replace_all(self, entries, rev)
+
+    monkeypatch.setattr(LexicalIndex, "replace_all", counted)
+    fresh = MemoryStore.open(path=path)
+    readers = [threading.Thread(target=fresh.transcript, args=("mara", "c1")) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert len(builds) == 1 and len(fresh.transcript("mara", "c1")) == 160
