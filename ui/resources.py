@@ -64,13 +64,11 @@ def chat_client_warmed(base_url: str, api_key: str, timeout: float) -> bool:
     takes about 0.2 s (langchain_openai, httpx and truststore set up the HTTP client, which
     LangChain then keeps per server), and the first message would otherwise wait for it. No
     request is sent."""
-    warm = threading.Thread(
-        target=llm.make_chat_model,
-        args=(base_url, api_key, "warm-up", Sampling(), timeout),
-        name="chat-client-warm-up",
-        daemon=True,
-    )
-    warm.start()
+
+    def build() -> None:  # `llm.make_chat_model` imports langchain_openai and openai: here, not in the page
+        llm.make_chat_model(base_url, api_key, "warm-up", Sampling(), timeout)
+
+    threading.Thread(target=build, name="chat-client-warm-up", daemon=True).start()
     return True
 
 
