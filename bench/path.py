@@ -308,8 +308,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                                    recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
                     messages = _to_openai(CHAT_PROMPT.format_messages(**prepared.parts.inputs()))
                     (request,) = relay.requests[sent:]
-                    server = ((request.first_content or request.started) - request.started) * 1000
-                    return messages, t_store, (t2 - t0) * 1000, (t3 - t2) * 1000, (t3 - t0) * 1000, server
+                    return messages, t_store, (t2 - t0) * 1000, (t3 - t2) * 1000, (t3 - t0) * 1000, request.server_ms
 
                 def bare_ttft(messages: list[dict]) -> tuple[float, float]:
                     """(time to first token, the bare client's own share of it) in ms."""
@@ -321,7 +320,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                     for _ in pieces:
                         pass
                     (request,) = bare_relay.requests[sent:]
-                    return ttft, ttft - ((request.first_content or request.started) - request.started) * 1000
+                    return ttft, ttft - request.server_ms
 
                 if app_first:
                     messages, t_store, t_prepare, t_chain, t_app, t_server = app_path()

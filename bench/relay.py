@@ -26,6 +26,12 @@ class Request:
         """time.time() when the first response chunk with text passed the relay."""
         return self.pieces[0][0] if self.pieces else None
 
+    @property
+    def server_ms(self) -> float:
+        """The server's own time to first text: from the request's first byte to the first text
+        passing the relay (0 if no text came)."""
+        return ((self.first_content or self.started) - self.started) * 1000
+
 
 @dataclass
 class Relay:

@@ -452,17 +452,17 @@ class MemoryStore:
     def update(self, memory_id: str, text: str | None = None, pinned: bool | None = None) -> Memory:
         """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag."""
         collection = self._owner(memory_id)
-        text = None if text is None else storable(text)
-        current = collection.get(ids=[memory_id], include=_INCLUDE)
-        meta = dict(current["metadatas"][0])
-        persona_id = meta["persona_id"]
+        persona_id = (collection.metadata or {})["persona_id"]
+        index = self._mirror(persona_id, collection)
+        current = index.entries([memory_id])[memory_id]  # the record as stored, from the mirror
+        meta = current.metadata()
         if pinned is not None:
             meta["pinned"] = pinned
-        index = self._mirror(persona_id, collection)
         if text is None:
             collection.update(ids=[memory_id], metadatas=[meta])
-            text = current["documents"][0]
+            text = current.text
         else:
+            text = storable(text)
             vectors = self._vectors([_indexed_text(text, meta)])
             meta.pop("duplicate_of", None)
             collection.upsert(ids=[memory_id], documents=[text], metadatas=[meta], embeddings=vectors)
@@ -554,19 +554,22 @@ class MemoryStore:
             return []
         index = self._mirror(persona_id, collection, size)
         excluded = set(exclude)
-        # Chroma cannot leave ids out of a query: it is asked for as many more
-        wanted = max(ranking.CANDIDATES, 4 * k) + len(excluded)
+        candidates = max(ranking.CANDIDATES, 4 * k)
         where = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
-        lexical = index.search(query, wanted - len(excluded), conversation_id, builtins.list(excluded))
+        lexical = index.search(query, candidates, conversation_id, builtins.list(excluded))
         # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
         stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
         vector = embedding.result()
         # Chroma gives ids and distances only: the candidates' texts and metadata come from the
-        # mirror (Chroma's copies of them took a third of recall's time)
+        # mirror (Chroma's copies of them took a third of recall's time). It cannot leave ids out
+        # of a query, so it is asked for as many more as are excluded.
         dense = collection.query(
-            query_embeddings=[vector], n_results=min(size, wanted), where=where, include=["distances"]
+            query_embeddings=[vector],
+            n_results=min(size, candidates + len(excluded)),
+            where=where,
+            include=["distances"],
         )
         cosine = {i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)}
         if stored is not None and stored["ids"]:
@@ -591,7 +594,7 @@ class MemoryStore:
                 weight[memory_id],
                 created_at=datetime.fromtimestamp(entry.created_at, UTC),
                 now=moment,
-                pinned=entries[memory_id].pinned,
+                pinned=entry.pinned,
                 timeless=entry.kind == "background",
                 present=present,
                 change=present and ranking.announces_change(entry.text),
