@@ -1,13 +1,11 @@
 """The app's reply path against the bare server: ``python -m bench.path [--quick]``.
 
-Figure 1 (time to first token): ``MemoryStore.accept_turn`` (the user's message journaled) →
-:func:`ui.reply.prepare_reply` (recall among 10,000 stored memories, lorebook, prompt assembly)
-→ ``llm.build_chain(make_chat_model(...)).stream`` (the chain built once, as the chat page caches
-it) → first token, as the chat page does (which stores the message with ``store_pending`` after
-the first token); minus the bare server's time to first token for the identical final messages
-(the ``openai`` client, streaming). Figure 3 (streaming): characters and chunks per second seen
-through the app's chain (with the chat page's ``safe_stream``) vs the bare stream, same prompt,
-same ``max_tokens``, temperature 0.
+Figure 1 (time to first token): the chat service the page uses (:class:`chat.ChatService`):
+``Conversation.send`` (the message journaled and put in line) → its worker's recall among 10,000
+stored memories, lorebook and prompt assembly → the request → the first piece on the live reply
+(what the page draws); minus the bare server's time to first token for the very same request,
+replayed byte for byte by a bare client. Figure 3 (streaming): characters per second on the live
+reply vs the bare stream of the same request.
 
 Two built-in servers (``llm.local_server.spawn``) are started: the app's path talks to one, the
 bare client to its twin, and both receive the same requests in the same order, so llama.cpp's
@@ -30,6 +28,7 @@ keyed by :data:`CACHE_VERSION`; each run works on a copy in a temp dir. Other be
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import re
@@ -40,8 +39,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,32 +187,6 @@ def fmt(values: list[float], digits: int = 0) -> str:
     return f"{p50:.{digits}f} / {p95:.{digits}f}"
 
 
-def bare_stream(client, model: str, messages: list[dict], max_tokens: int, temperature: float,
-                extra: dict) -> Iterator[str]:  # fmt: skip
-    """The bare server's stream of text pieces (``openai`` client, no LangChain)."""
-    stream = client.chat.completions.create(
-        model=model, messages=messages, stream=True, max_completion_tokens=max_tokens, temperature=temperature,
-        **extra,
-    )  # fmt: skip
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            yield chunk.choices[0].delta.content
-
-
-def _timed(pieces: Iterator[str], started: float) -> tuple[float, float, int, int]:
-    """(first piece ms, last piece ms, characters, pieces) of a stream started at ``started``."""
-    first = last = 0.0
-    chars = count = 0
-    for piece in pieces:
-        now = time.perf_counter()
-        if not count:
-            first = now
-        last = now
-        chars += len(piece)
-        count += 1
-    return (first - started) * 1000, (last - started) * 1000, chars, count
-
-
 def timed(work: Callable[[], object]) -> float:
     """Milliseconds ``work`` takes."""
     started = time.perf_counter()
@@ -223,21 +194,51 @@ def timed(work: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _to_openai(messages) -> list[dict]:
-    roles = {"system": "system", "human": "user", "ai": "assistant"}
-    return [{"role": roles[m.type], "content": m.content} for m in messages]
+def follow(live) -> tuple[float, list[tuple[float, int]], object]:
+    """Read a reply being written to its end, as the chat page does: (time.perf_counter() of its
+    first visible text, (time.time(), characters on screen) at each change, the last view)."""
+    first = 0.0
+    points: list[tuple[float, int]] = []
+    view = live.wait(-1, 120)
+    while True:
+        shown = len(view.answer) + len(view.thinking)
+        if shown and not first:
+            first = time.perf_counter()
+        if shown and (not points or points[-1][1] != shown):
+            points.append((time.time(), shown))
+        if view.finished:
+            return first, points, view
+        view = live.wait(view.version, 120)
+
+
+def chars_per_second(points: list[tuple[float, int]]) -> float:
+    """Characters per second after the first piece."""
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
+        return 0.0
+    return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
+
+
+def bare_stream(client, request) -> tuple[float, list[tuple[float, int]]]:
+    """The same request as the app's, sent by a bare ``openai`` client: (time to first text ms,
+    (time.time(), characters) of each piece)."""
+    started = time.time()
+    pieces: list[tuple[float, int]] = []
+    for chunk in client.chat.completions.create(**json.loads(request.body)):
+        delta = chunk.choices[0].delta if chunk.choices else None
+        extra = (delta.model_extra or {}) if delta is not None else {}
+        if n := len((delta.content or "") if delta else "") + len(extra.get("reasoning_content") or ""):
+            pieces.append((time.time(), n))
+    return ((pieces[0][0] - started) * 1000 if pieces else float("nan")), pieces
 
 
 def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> Report:
     import openai
 
-    from llm import LLMSettings, build_chain, make_chat_model, stream_reply
+    from chat import ChatService, ReplySettings
+    from llm import Sampling
     from llm.local_server import spawn
-    from llm.prompts import CHAT_PROMPT, substitute
     from memory import MemoryStore
     from personas import PersonaLibrary
-    from ui.chat_view import safe_stream
-    from ui.reply import prepare_reply
 
     say = progress or (lambda text: print(text, file=sys.stderr, flush=True))
     rounds = 6 if quick else 20
@@ -257,87 +258,44 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
             chroma = store_copy(10_000, Path(tmp))
             library = PersonaLibrary(Path(tmp) / "personas")
             library.seed_samples()
-            settings = LLMSettings.from_env({"LLM_BASE_URL": relay.base_url, "LLM_TEMPERATURE": "0"})
             store = MemoryStore.open(path=str(chroma))
-            persona = library.get(PERSONA)
-            user_name = "User"
-            conversation_id = "bench-path"
-            greeting = substitute(persona.first_mes, persona.name, user_name)
+            # the chat service the page uses, as ui.resources builds it
+            service = ChatService(store, library, "User")
+            chat = service.conversation(PERSONA, "bench-path")
             model_id = openai.OpenAI(base_url=app_server.base_url, api_key="x").models.list().data[0].id
-            bare = openai.OpenAI(base_url=bare_relay.base_url, api_key=settings.api_key, max_retries=0)
-            # replies are cut after the first token: max_tokens only bounds the time a round takes
-            sampling = replace(settings.sampling, max_tokens=32)
-            extra = {"top_p": sampling.top_p, "frequency_penalty": sampling.frequency_penalty,
-                     "presence_penalty": sampling.presence_penalty}  # fmt: skip
+            # replies are cut after 32 tokens: max_tokens only bounds the time a round takes
+            settings = ReplySettings(relay.base_url, "x", model_id, Sampling(temperature=0.0, max_tokens=32))
             # warm-up: embedding model, lexical mirror, both servers, the HTTP clients
             store.recall(PERSONA, "warm up", k=5)
+            service.client(relay.base_url, "x")
+            bare = openai.OpenAI(base_url=bare_relay.base_url, api_key="x", max_retries=0)
             for server in servers:
                 client = openai.OpenAI(base_url=server.base_url, api_key="x")
-                list(bare_stream(client, model_id, [{"role": "user", "content": "hi"}], 4, 0.0, {}))
+                client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": "hi"}],
+                                               max_tokens=4)  # fmt: skip
 
-            names = ("store", "prepare", "chain", "app", "bare", "diff", "server", "own", "bare_own", "net")
+            names = ("send", "prepare", "request", "app", "bare", "diff", "server", "own", "bare_own", "net")
             rows: dict[str, list[float]] = {name: [] for name in names}
-            budget = settings.context_window - settings.sampling.max_tokens
-            # built once, as the chat page's ui.resources.reply_chain caches it per configuration
-            model = make_chat_model(settings.base_url, settings.api_key, model_id, sampling, settings.timeout)
-            chain = build_chain(model)
-            turns = store.transcript(PERSONA, conversation_id)
             for n in range(rounds):
                 message = f"{MESSAGES[n % len(MESSAGES)]} ({n})"
-                app_first = n % 2 == 0
-
-                def app_path(
-                    message: str = message, turns: list = turns
-                ) -> tuple[list, float, float, float, float, float]:
-                    # as pages/chat.py does: the user's turn is journaled, the reply prepared and
-                    # streamed, and the turn stored (embedded, written) once the first token is out
-                    sent = len(relay.requests)
-                    t0 = time.perf_counter()
-                    user_turn = store.accept_turn(PERSONA, conversation_id, "user", message)
-                    prepared = prepare_reply(store, persona, user_name, turns, greeting, message, 5, budget,
-                                             exclude=[user_turn])  # fmt: skip
-                    t2 = time.perf_counter()
-                    pieces = safe_stream(stream_reply(chain, prepared.parts, settings.base_url, model_id))
-                    first = next(pieces)
-                    t3 = time.perf_counter()
-                    with ThreadPoolExecutor(max_workers=1) as pool:
-                        saving = pool.submit(timed, store.store_pending)
-                        reply = first + "".join(pieces)  # at most 32 tokens
-                        t_store = saving.result()
-                    store.add_turn(PERSONA, conversation_id, "assistant", reply,
-                                   recalled=[(m.id, m.score or 0.0) for m in prepared.memories])  # fmt: skip
-                    messages = _to_openai(CHAT_PROMPT.format_messages(**prepared.parts.inputs()))
-                    (request,) = relay.requests[sent:]
-                    return messages, t_store, (t2 - t0) * 1000, (t3 - t2) * 1000, (t3 - t0) * 1000, request.server_ms
-
-                def bare_ttft(messages: list[dict]) -> tuple[float, float]:
-                    """(time to first token, the bare client's own share of it) in ms."""
-                    sent = len(bare_relay.requests)
-                    started = time.perf_counter()
-                    pieces = bare_stream(bare, model_id, messages, sampling.max_tokens, sampling.temperature, extra)
-                    next(pieces)
-                    ttft = (time.perf_counter() - started) * 1000
-                    for _ in pieces:
-                        pass
-                    (request,) = bare_relay.requests[sent:]
-                    return ttft, ttft - request.server_ms
-
-                if app_first:
-                    messages, t_store, t_prepare, t_chain, t_app, t_server = app_path()
-                    t_bare, t_bare_own = bare_ttft(messages)
-                else:
-                    # the bare client goes first with the same final messages, computed without
-                    # touching the store (the app's own round then computes them again)
-                    probe = prepare_reply(store, persona, user_name, turns, greeting, message, 5, budget)
-                    t_bare, t_bare_own = bare_ttft(_to_openai(CHAT_PROMPT.format_messages(**probe.parts.inputs())))
-                    messages, t_store, t_prepare, t_chain, t_app, t_server = app_path()
-                    if _to_openai(CHAT_PROMPT.format_messages(**probe.parts.inputs())) != messages:
-                        # recall differed (the stored user turn is excluded anyway): measure again
-                        t_bare, t_bare_own = bare_ttft(messages)
-                turns = store.transcript(PERSONA, conversation_id)
-                rows["store"].append(t_store)
-                rows["prepare"].append(t_prepare)
-                rows["chain"].append(t_chain)
+                sent = len(relay.requests)
+                started = time.perf_counter()
+                chat.send(message, settings)  # journal, line, worker: recall, assembly, request
+                returned = time.perf_counter()
+                live = chat.view().live
+                first, _, view = follow(live)
+                while chat.busy():  # the reply is stored when it ends
+                    time.sleep(0.005)
+                (request,) = relay.requests[sent:]
+                t_app = (first - started) * 1000
+                t_server = request.server_ms
+                # the very same request, byte for byte, to the bare twin
+                t_bare, _ = bare_stream(bare, request)
+                (bare_request,) = bare_relay.requests[-1:]
+                t_bare_own = t_bare - bare_request.server_ms
+                rows["send"].append((returned - started) * 1000)
+                rows["prepare"].append((view.prepared_after or 0) * 1000)
+                rows["request"].append(t_app - (view.prepared_after or 0) * 1000)
                 rows["app"].append(t_app)
                 rows["bare"].append(t_bare)
                 rows["diff"].append(t_app - t_bare)
@@ -346,30 +304,30 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
                 rows["bare_own"].append(t_bare_own)
                 rows["net"].append(t_app - t_server - t_bare_own)
                 say(
-                    f"  round {n + 1}/{rounds}: app {t_app:.0f} ms (prepare {t_prepare:.0f}, chain {t_chain:.0f}; "
-                    f"server {t_server:.0f}, app's share {t_app - t_server:.1f}), bare twin {t_bare:.0f} ms "
-                    f"(its client's share {t_bare_own:.1f}); storing the turn after the first token {t_store:.0f} ms"
+                    f"  round {n + 1}/{rounds}: app {t_app:.0f} ms (prepare {rows['prepare'][-1]:.0f}; server "
+                    f"{t_server:.0f}, app's share {t_app - t_server:.1f}), bare twin {t_bare:.0f} ms (its client's "
+                    f"share {t_bare_own:.1f})"
                 )
 
-            # figure 3: streaming rate through the chain vs the bare stream
-            stream_sampling = replace(sampling, temperature=0.0, max_tokens=stream_tokens)
-            stream_chain = build_chain(make_chat_model(settings.base_url, settings.api_key, model_id, stream_sampling))
-            prepared = prepare_reply(store, persona, user_name, turns, greeting, MESSAGES[0], 5, budget)
-            messages = _to_openai(CHAT_PROMPT.format_messages(**prepared.parts.inputs()))
-            rate: dict[str, list[float]] = {"app_cps": [], "bare_cps": [], "app_pps": [], "bare_pps": []}
-            sizes: dict[str, tuple[int, int]] = {}
+            # figure 3: streaming rate through the service vs the bare stream, the same request
+            stream_settings = ReplySettings(relay.base_url, "x", model_id, Sampling(0.0, max_tokens=stream_tokens))
+            rate: dict[str, list[float]] = {"app_cps": [], "bare_cps": []}
+            sizes: dict[str, int] = {}
             for n in range(stream_rounds):
-                for side in ("app", "bare") if n % 2 == 0 else ("bare", "app"):
-                    started = time.perf_counter()
-                    if side == "app":
-                        pieces = safe_stream(stream_reply(stream_chain, prepared.parts, settings.base_url, model_id))
-                    else:
-                        pieces = bare_stream(bare, model_id, messages, stream_tokens, 0.0, extra)
-                    first, last, chars, count = _timed(pieces, started)
-                    seconds = max(1e-6, (last - first) / 1000)
-                    rate[f"{side}_cps"].append((chars - 1) / seconds if chars > 1 else 0.0)
-                    rate[f"{side}_pps"].append((count - 1) / seconds if count > 1 else 0.0)
-                    sizes[side] = (chars, count)
+                turns = chat.view().turns
+                sent = len(relay.requests)
+                chat.answer_again(turns[-2], stream_settings)  # the last message, answered again
+                _, points, _ = follow(chat.view().live)
+                while chat.busy():
+                    time.sleep(0.005)
+                (request,) = relay.requests[sent:]
+                _, bare_pieces = bare_stream(bare, request)
+                bare_points = list(itertools.accumulate(bare_pieces, lambda a, b: (b[0], a[1] + b[1])))
+                rate["app_cps"].append(chars_per_second(points))
+                rate["bare_cps"].append(chars_per_second(bare_points))
+                sizes = {"app": points[-1][1] if points else 0, "bare": bare_points[-1][1] if bare_points else 0}
+                say(f"  stream {n + 1}/{stream_rounds}: app {rate['app_cps'][-1]:.0f} chars/s, bare "
+                    f"{rate['bare_cps'][-1]:.0f}")  # fmt: skip
     finally:
         for each in relays:
             each.stop()
@@ -378,10 +336,11 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
 
     met = judged(statistics.median(rows["net"]), 30)
     ttft_rows = [
-        ["store the user turn (`store_pending`, after the first token)", fmt(rows["store"], 1), "–", "–"],
-        ["`prepare_reply` (recall in 10k + lorebook + assembly)", fmt(rows["prepare"], 1), "–", "–"],
-        ["chain: request → first token", fmt(rows["chain"]), fmt(rows["bare"]), "–"],
-        ["**app path → first token** (journal, prepare, chain)", fmt(rows["app"]), fmt(rows["bare"]), "–"],
+        ["`Conversation.send` returns (journal, line; waits for the request, 0.25 s at most)", fmt(rows["send"], 1),
+         "–", "–"],
+        ["prepare (recall in 10k + lorebook + assembly, in the service's worker)", fmt(rows["prepare"], 1), "–", "–"],
+        ["prompt ready → first piece on the live reply", fmt(rows["request"]), fmt(rows["bare"]), "–"],
+        ["**send → first piece on the live reply** (what the page draws)", fmt(rows["app"]), fmt(rows["bare"]), "–"],
         ["  server: request → first token, the same request (relay)", fmt(rows["server"]), "–", "–"],
         ["client's share: time to first token − the server's (relay)", fmt(rows["own"], 1),
          fmt(rows["bare_own"], 1), "–"],
@@ -390,38 +349,34 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> R
         ["app − bare twin server, as measured (± the two server processes' difference)", fmt(rows["diff"]), "0",
          "–"],
     ]  # fmt: skip
-    stream_rows = [
-        ["characters/s (after the first piece)", fmt(rate["app_cps"]), fmt(rate["bare_cps"]),
-         f"{statistics.median(rate['app_cps']) / max(1e-9, statistics.median(rate['bare_cps'])):.0%}"],
-        ["pieces/s (≈ tokens/s)", fmt(rate["app_pps"]), fmt(rate["bare_pps"]),
-         f"{statistics.median(rate['app_pps']) / max(1e-9, statistics.median(rate['bare_pps'])):.0%}"],
-    ]  # fmt: skip
     ratio = statistics.median(rate["app_cps"]) / max(1e-9, statistics.median(rate["bare_cps"]))
+    stream_rows = [
+        ["characters/s (after the first piece)", fmt(rate["app_cps"]), fmt(rate["bare_cps"]), f"{ratio:.0%}"],
+    ]
     figures = [
-        Figure.of("time to first token through the app's chain, ms", rows["app"],
-                  bare=fmt(rows["bare"])),
+        Figure.of("time to first token through the chat service, ms", rows["app"], bare=fmt(rows["bare"])),
         Figure.of("  app − bare, same request (10,000 memories), ms", rows["net"], 1, target="p50 <= 30", met=met),
         Figure.of("  app's share: its time − its server's on the same request, ms", rows["own"], 1,
                   bare=fmt(rows["bare_own"], 1)),
         Figure.of("  app − bare twin server (another process: ± its own noise), ms", rows["diff"]),
-        Figure.of("  of which `prepare_reply` (recall, lorebook, assembly), ms", rows["prepare"], 1),
-        Figure.of("streaming through the chain, characters/s", rate["app_cps"],
+        Figure.of("  of which prepare (recall, lorebook, assembly), ms", rows["prepare"], 1),
+        Figure.of("streaming through the chat service, characters/s", rate["app_cps"],
                   bare=fmt(rate["bare_cps"]), target="as the server", met=f"{ratio:.0%}"),
     ]  # fmt: skip
     flags = " --quick" if quick else ""
     markdown = (
         f"## Reply path vs bare server (`python -m bench.path{flags}`)\n\n"
-        f"Built-in SmolLM2-135M (two twin servers, each behind a recording relay: app path on one, bare `openai` "
-        f"client on the other, same requests in the same order), persona {PERSONA} with 10,000 stored memories, "
-        f"recall k=5, {rounds} rounds (a new message each), p50 / p95 in ms. Each client's share is its time to "
-        "first token minus its server's own time on that very request (relay timestamps); app − bare is the "
-        "difference of the two shares, i.e. the twin comparison without the difference between two server "
-        "processes.\n\n"
+        "Built-in SmolLM2-135M (two twin servers, each behind a recording relay: the chat service "
+        "(`chat.ChatService`, as the page uses it) on one, the very same request sent by a bare `openai` "
+        f"client to the other), persona "
+        f"{PERSONA} with 10,000 stored memories, recall k=5, {rounds} rounds (a new message each), p50 / p95 in ms. "
+        "Each client's share is its time to first text minus its server's own time on that very request (relay "
+        "timestamps); app − bare is the difference of the two shares, i.e. the twin comparison without the "
+        "difference between two server processes.\n\n"
         + table(["figure 1: time to first token", "app p50 / p95", "bare p50 / p95", "target met"], ttft_rows)
-        + f"\n\nFigure 3: streaming, same prompt, temperature 0, max_tokens {stream_tokens}, {stream_rounds} rounds "
-        f"each (app: `build_chain(...).stream` through the chat page's `safe_stream`; reply "
-        f"{sizes.get('app', (0, 0))[0]} vs {sizes.get('bare', (0, 0))[0]} characters, "
-        f"{sizes.get('app', (0, 0))[1]} vs {sizes.get('bare', (0, 0))[1]} pieces).\n\n"
+        + f"\n\nFigure 3: streaming, the same request, temperature 0, max_tokens {stream_tokens}, {stream_rounds} "
+        f"rounds (app: the live reply a page follows; {sizes.get('app', 0)} vs {sizes.get('bare', 0)} characters)."
+        "\n\n"
         + table(["figure 3: streaming", "app p50 / p95", "bare p50 / p95", "app / bare (p50)"], stream_rows)
         + "\n"
     )

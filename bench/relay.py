@@ -115,24 +115,29 @@ def _recv(sock: socket.socket) -> bytes:
 
 
 def _text_length(line: bytes) -> int:
-    """Characters of reply text in one line of a chat completion stream (0 for anything else)."""
+    """Characters of reply text (the answer, or a reasoning model's thinking in the fields servers
+    send it in) in one line of a chat completion stream (0 for anything else)."""
     if not line.startswith(b"data: {"):
         return 0
     try:
         choices = json.loads(line[6:]).get("choices") or [{}]
     except ValueError:
         return 0
-    return len((choices[0].get("delta") or {}).get("content") or "")
+    delta = choices[0].get("delta") or {}
+    return sum(len(delta.get(name) or "") for name in ("content", "reasoning_content", "reasoning"))
 
 
-def replay(base_url: str, request: Request) -> tuple[float, list[tuple[float, int]]]:
+def replay(
+    base_url: str, request: Request, client: httpx.Client | None = None
+) -> tuple[float, list[tuple[float, int]]]:
     """(time to first text ms, (time.time(), characters) of each text piece) of ``request`` sent as
-    is to ``base_url``."""
+    is to ``base_url`` (through ``client``, e.g. one kept alive as the app's is)."""
     url = base_url.removesuffix("/v1") + request.path
     started = time.time()
     pieces: list[tuple[float, int]] = []
     headers = {"content-type": "application/json", "authorization": "Bearer lm-studio"}
-    with httpx.stream("POST", url, content=request.body, headers=headers, timeout=120) as response:
+    send = client.stream if client is not None else httpx.stream
+    with send("POST", url, content=request.body, headers=headers, timeout=120) as response:
         for line in response.iter_lines():
             if n := _text_length(line.encode()):
                 pieces.append((time.time(), n))

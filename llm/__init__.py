@@ -12,20 +12,23 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from llm.assembly import PromptParts, assemble
-    from llm.chain import build_chain, stream_reply
-    from llm.client import list_models, make_chat_model, pick_model
-    from llm.errors import ContextTooLong, LLMError, NoModelLoaded, ServerUnavailable, Timeout
+    from llm.chain import reply_messages
+    from llm.client import list_models, pick_model
+    from llm.errors import ContextTooLong, EmptyReply, LLMError, NoModelLoaded, ServerUnavailable, Timeout
     from llm.settings import LLMSettings, Sampling
+    from llm.stream import Piece, ReplyStream, make_client
 
 _WHERE = {
     "PromptParts": "assembly",
     "assemble": "assembly",
-    "build_chain": "chain",
-    "stream_reply": "chain",
+    "reply_messages": "chain",
     "list_models": "client",
-    "make_chat_model": "client",
     "pick_model": "client",
+    "Piece": "stream",
+    "ReplyStream": "stream",
+    "make_client": "stream",
     "ContextTooLong": "errors",
+    "EmptyReply": "errors",
     "LLMError": "errors",
     "NoModelLoaded": "errors",
     "ServerUnavailable": "errors",
@@ -35,19 +38,21 @@ _WHERE = {
 }
 __all__ = [
     "ContextTooLong",
+    "EmptyReply",
     "LLMError",
     "LLMSettings",
     "NoModelLoaded",
+    "Piece",
     "PromptParts",
+    "ReplyStream",
     "Sampling",
     "ServerUnavailable",
     "Timeout",
     "assemble",
-    "build_chain",
     "list_models",
-    "make_chat_model",
+    "make_client",
     "pick_model",
-    "stream_reply",
+    "reply_messages",
 ]
 
 

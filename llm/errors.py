@@ -47,6 +47,14 @@ class Timeout(LLMError):
         )
 
 
+class EmptyReply(LLMError):
+    def __init__(self, base_url: str):
+        super().__init__(
+            f"The model server at {base_url} ended the reply without sending anything. The model may "
+            "have failed to load or run out of memory: check the server's log, then try again."
+        )
+
+
 class ServerError(LLMError):
     def __init__(self, base_url: str, detail: str):
         super().__init__(f"The model server at {base_url} refused the request: {detail}")

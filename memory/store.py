@@ -94,6 +94,9 @@ def _memory(memory_id: str, text: str, meta: dict[str, Any], score: float | None
         recalled=[tuple(pair) for pair in json.loads(meta.get("recalled", "[]"))],
         lore=json.loads(meta.get("lore", "[]")),
         interrupted=bool(meta.get("interrupted", False)),
+        stopped=bool(meta.get("stopped", False)),
+        thinking=meta.get("thinking", ""),
+        thinking_seconds=meta.get("thinking_seconds"),
         speaker=meta.get("speaker"),
         context=meta.get("context"),
         duplicate_of=meta.get("duplicate_of"),
@@ -352,13 +355,17 @@ class MemoryStore:
         lore: Sequence[str] = (),
         interrupted: bool = False,
         speaker: str | None = None,
+        stopped: bool = False,
+        thinking: str = "",
+        thinking_seconds: float | None = None,
     ) -> str:
         """Store one conversation turn and return its id. ``recalled``: the (memory id, score)
         pairs a reply was given, and ``lore`` the lorebook entries, shown under it. ``speaker``:
-        who said it, when known by name. Idempotent for the same turn and time."""
+        who said it, when known by name. ``thinking``: a reasoning model's thinking, kept with the
+        reply but never embedded, searched or recalled. Idempotent for the same turn and time."""
         turn = NewTurn(
             role, storable(text), created_at, speaker=speaker, recalled=tuple(recalled), lore=tuple(lore),
-            interrupted=interrupted,
+            interrupted=interrupted, stopped=stopped, thinking=storable(thinking), thinking_seconds=thinking_seconds,
         )  # fmt: skip
         return self.add_turns(persona_id, conversation_id, [turn])[0]
 
@@ -375,15 +382,25 @@ class MemoryStore:
     def has_pending(self) -> bool:
         return not self._journal.empty()
 
-    def store_pending(self) -> builtins.list[str]:
-        """Store every journaled turn, oldest first; returns their ids. If storing fails, the
-        turns stay journaled for the next call (the error is raised)."""
+    def pending(self) -> builtins.list[PendingTurn]:
+        """The journaled turns not stored yet, oldest first."""
+        return self._journal.pending()
+
+    def store_pending(
+        self, only: Iterable[str] | None = None, created_at: datetime | None = None
+    ) -> builtins.list[str]:
+        """Store journaled turns, oldest first (all of them, or the ids in ``only``); returns
+        their ids. ``created_at`` stamps them with another time than when they were taken (a
+        message that waited in line behind a reply is placed after that reply); their ids stay
+        the ones :meth:`accept_turn` gave. If storing fails, the turns stay journaled for the next
+        call (the error is raised)."""
+        wanted = None if only is None else set(only)
         with self._storing:
-            pending = self._journal.pending()
+            pending = [t for t in self._journal.pending() if wanted is None or t.id in wanted]
             done: builtins.list[str] = []
             try:
                 for turn in pending:
-                    new = NewTurn(turn.role, turn.text, turn.created_at)
+                    new = NewTurn(turn.role, turn.text, created_at or turn.created_at, id=turn.id)
                     done += self.add_turns(turn.persona_id, turn.conversation_id, [new])
             finally:
                 self._journal.discard(set(done))
@@ -401,7 +418,8 @@ class MemoryStore:
             return []
         moments = [_as_utc(t.created_at or _now()) for t in turns]
         ids = [
-            self.turn_id(persona_id, conversation_id, t.role, t.text, m) for t, m in zip(turns, moments, strict=True)
+            t.id or self.turn_id(persona_id, conversation_id, t.role, t.text, m)
+            for t, m in zip(turns, moments, strict=True)
         ]
         first = {memory_id: n for n, memory_id in reversed(builtins.list(enumerate(ids)))}
         collection = self._collection(persona_id)
@@ -428,8 +446,14 @@ class MemoryStore:
                 meta["recalled"] = json.dumps([[i, round(s, 4)] for i, s in turn.recalled])
             if turn.lore:
                 meta["lore"] = json.dumps(list(turn.lore), ensure_ascii=False)
-            if turn.interrupted:
+            if turn.interrupted or turn.stopped:
                 meta["interrupted"] = True
+            if turn.stopped:
+                meta["stopped"] = True
+            if turn.thinking:
+                meta["thinking"] = turn.thinking
+            if turn.thinking_seconds is not None:
+                meta["thinking_seconds"] = round(turn.thinking_seconds, 1)
             metas[n] = meta
             previous = (turn.speaker or turn.role, turn.text)
         for start in range(0, len(order), _BATCH):
@@ -449,15 +473,38 @@ class MemoryStore:
             self._touch(persona_id, collection, index)
         return ids
 
-    def update(self, memory_id: str, text: str | None = None, pinned: bool | None = None) -> Memory:
-        """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag."""
-        collection = self._owner(memory_id)
-        persona_id = (collection.metadata or {})["persona_id"]
+    def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        pinned: bool | None = None,
+        *,
+        persona_id: str | None = None,
+        interrupted: bool | None = None,
+        thinking: str | None = None,
+    ) -> Memory:
+        """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag; for a
+        reply also whether it was cut short (``interrupted=False`` clears a stop too) and its
+        thinking. With ``persona_id`` the store need not look for the memory in every persona."""
+        collection = self._collection(persona_id) if persona_id is not None else self._owner(memory_id)
+        persona_id = (collection.metadata or {}).get("persona_id", persona_id)
         index = self._mirror(persona_id, collection)
-        current = index.entries([memory_id])[memory_id]  # the record as stored, from the mirror
+        found = index.entries([memory_id])
+        if memory_id not in found:
+            raise KeyError(f"no memory with id {memory_id!r}")
+        current = found[memory_id]  # the record as stored, from the mirror
         meta = current.metadata()
         if pinned is not None:
             meta["pinned"] = pinned
+        if interrupted is not None:
+            meta.pop("stopped", None)
+            meta.pop("interrupted", None)
+            if interrupted:
+                meta["interrupted"] = True
+        if thinking is not None:
+            meta.pop("thinking", None)
+            if thinking:
+                meta["thinking"] = storable(thinking)
         if text is None:
             collection.update(ids=[memory_id], metadatas=[meta])
             text = current.text
@@ -470,9 +517,11 @@ class MemoryStore:
         self._touch(persona_id, collection, index)
         return self._memories(index, [memory_id])[0]
 
-    def delete(self, memory_id: str) -> None:
-        collection = self._owner(memory_id)
-        self.delete_many((collection.metadata or {})["persona_id"], [memory_id])
+    def delete(self, memory_id: str, *, persona_id: str | None = None) -> None:
+        """Forget one memory (with ``persona_id``, without looking in every persona)."""
+        if persona_id is None:
+            persona_id = (self._owner(memory_id).metadata or {})["persona_id"]
+        self.delete_many(persona_id, [memory_id])
 
     def delete_many(self, persona_id: str, memory_ids: Iterable[str]) -> None:
         """Delete several memories of one persona at once (ids not stored are ignored)."""
@@ -585,7 +634,7 @@ class MemoryStore:
         present = ranking.asks_about_present(query)
         scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
         for memory_id, entry in entries.items():
-            if memory_id in excluded:
+            if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
                 continue
             before, after, answers = around.get(memory_id, (None, None, False))
             context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
@@ -624,7 +673,7 @@ class MemoryStore:
         """Load the embedding model and build every persona's lexical mirror now (the app calls
         this in the background at start-up, so the first message does not pay for it), after
         storing the turns an earlier run journaled but did not store."""
-        self.store_pending()
+        self.store_pending(only=self._journal.leftover)
         self._vectors(["warm up"])
         self._query_vector("warm up")
         for persona_id in self.persona_ids():

@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
-import httpx
 import pytest
 
 from llm.local_server import LocalServerProcess, spawn
 from memory import MemoryStore
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, free_port, wait_until_ok
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -74,21 +65,6 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         process.wait(timeout=20)
 
 
-def wait_until_ok(url: str, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
-    """Poll ``url`` until it answers 200; fail the test if ``process`` exits or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"{process.args[0]} exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture(params=["embedded", "server"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryStore:
     """Every store test runs on the embedded store and on a `chroma run` server."""
@@ -99,3 +75,51 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryStore:
     for persona_id in store.persona_ids():  # a clean server for each test
         store.delete_persona(persona_id)
     return store
+
+
+@pytest.fixture(scope="session")
+def thinking_servers() -> Iterator[dict[str, LocalServerProcess]]:
+    """The built-in server made to answer like a reasoning model, one per way servers send the
+    thinking (``split``: ``delta.reasoning_content``; ``inline``: ``<think>…</think>`` in the
+    content; ``open``: only ``</think>``); started on first use."""
+    started: dict[str, LocalServerProcess] = {}
+
+    class Servers(dict):
+        def __missing__(self, mode: str) -> LocalServerProcess:
+            started[mode] = spawn(port=free_port(), thinking=mode)
+            self[mode] = started[mode]
+            return started[mode]
+
+    yield Servers()
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's), driven by Playwright; one for the whole run."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest):
+    """A desktop-sized page; its last screenshot and HTML are kept in test-artifacts/ (to see a failure)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = request.node.name.removeprefix("test_")
+    with suppress(PlaywrightError):  # a crashed page has nothing to show
+        page.screenshot(path=str(ARTIFACTS / f"journey-{name}.png"), full_page=True)
+        (ARTIFACTS / f"journey-{name}.html").write_text(page.content(), encoding="utf-8")
+    context.close()

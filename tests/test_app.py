@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from memory import MemoryStore
-from tests.conftest import ROOT, free_port
+from tests.harness import ROOT, free_port
 
 APP = str(ROOT / "app.py")
 

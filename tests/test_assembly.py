@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from llm import ContextTooLong, assemble, build_chain
+from llm import ContextTooLong, assemble, reply_messages
 from llm.assembly import MEMORY_HEADER
 from llm.prompts import CHAT_PROMPT
 
@@ -99,13 +98,14 @@ def test_braces_in_user_text_are_not_template_variables() -> None:
     assert "Persona {name}" in messages[0].content
 
 
-def test_chain_streams_the_model_output() -> None:
-    model = GenericFakeChatModel(messages=iter([AIMessage("Ahoy there, navigator")]))
-    chain = build_chain(model)
-    parts = assemble("You are Mara.", [], [], "hi", budget=4000)
-    chunks = list(chain.stream(parts.inputs()))
-    assert len(chunks) > 1
-    assert "".join(chunks) == "Ahoy there, navigator"
+def test_reply_messages_are_the_prompt_in_the_openai_format() -> None:
+    parts = assemble("You are Mara.", ["(2026-04-01) The user said: I keep bees."], [("user", "hi"),
+                     ("assistant", "Ahoy")], "And you?", budget=4000)  # fmt: skip
+    messages = reply_messages(parts)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[0]["content"] == "You are Mara."
+    assert messages[-1]["content"].startswith("<notes>") and messages[-1]["content"].endswith("And you?")
+    assert reply_messages(parts, "Well,")[-1] == {"role": "assistant", "content": "Well,"}
 
 
 def test_context_usage_adds_up_the_parts() -> None:

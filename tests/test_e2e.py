@@ -3,71 +3,17 @@ and find the conversation still there."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_until_ok
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-@contextmanager
-def running_app(workdir: Path, llm_url: str) -> Iterator[str]:
-    """`streamlit run app.py` on a free port with its state in ``workdir``; yields its URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOME": str(workdir),
-        "LLM_BASE_URL": llm_url,
-        "LLM_BUILTIN_FALLBACK": "false",
-        "LLM_TEMPERATURE": "0",
-        "LLM_MAX_TOKENS": "120",
-        "CHROMA_PATH": str(workdir / "chroma"),
-        "PERSONAS_PATH": str(workdir / "personas"),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(f"{url}/_stcore/health", process)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+from tests.harness import ARTIFACTS, running_app, send
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory, llm_server) -> Iterator[str]:
     with running_app(tmp_path_factory.mktemp("app"), llm_server.base_url) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
@@ -111,12 +57,6 @@ def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
     assert reply_text[:40] in texts[2]
     page.screenshot(path=str(ARTIFACTS / "chat-after-reload.png"))
     page.close()
-
-
-def send(page, text: str) -> None:
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(text)
-    box.press("Enter")
 
 
 def test_html_and_script_in_messages_are_shown_as_text(app_url: str, browser) -> None:

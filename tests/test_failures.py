@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm import ContextTooLong, LLMError, Sampling, assemble, build_chain, make_chat_model, stream_reply
+from llm import ContextTooLong, LLMError, ReplyStream, Sampling, assemble, make_client, reply_messages
 from llm.local_server import MODEL_ALIAS, spawn
 from memory import MemoryStore
-from tests.conftest import free_port, wait_until_ok
+from tests.harness import free_port, wait_until_ok
 from tests.test_app import app_env, new_app, texts  # noqa: F401 - app_env is a fixture
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
@@ -29,12 +29,14 @@ T0 = datetime(2026, 7, 1, tzinfo=UTC)
 def test_server_killed_mid_reply_keeps_the_partial_reply() -> None:
     server = spawn(port=free_port())
     try:
-        model = make_chat_model(server.base_url, "none", MODEL_ALIAS, Sampling(0.0, 1.0, 2000), timeout=30)
         parts = assemble("You are a storyteller.", [], [], "Tell me a very long story about the sea.", 3000)
+        reply = ReplyStream(
+            make_client(server.base_url, "none"), MODEL_ALIAS, reply_messages(parts), Sampling(0.0, 1.0, 2000)
+        )
         received: list[str] = []
         with pytest.raises(LLMError):
-            for token in stream_reply(build_chain(model), parts, server.base_url):
-                received.append(token)
+            for piece in reply:
+                received.append(piece.content)
                 if len(received) == 5:
                     os.killpg(server.process.pid, signal.SIGKILL)
         assert len(received) >= 5 and "".join(received).strip()

@@ -10,33 +10,26 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from personas import Persona
 from personas.cards import export_png
-from tests.test_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, running_app, send
-
-REPLY_TIMEOUT = 180_000  # a 2-core machine running other things: SmolLM2 can take a while
-LOAD_TIMEOUT = 90_000
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+from tests.harness import (
+    ARTIFACTS,
+    DESKTOP,
+    LOAD_TIMEOUT,
+    PHONE,
+    REPLY_TIMEOUT,
+    new_conversation,
+    reply_text,
+    running_app,
+    send,
+    wait_for_reply,
+    wait_idle,
+)
 
 
 @pytest.fixture
@@ -44,21 +37,6 @@ def app(tmp_path: Path, llm_server) -> Iterator[str]:
     """A fresh app for one journey: its own personas folder and memory store."""
     with running_app(tmp_path, llm_server.base_url) as url:
         yield url
-
-
-@pytest.fixture
-def page(browser, request: pytest.FixtureRequest):
-    """A desktop-sized page; its last screenshot and HTML are kept in test-artifacts/ (to see a failure)."""
-    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    name = request.node.name.removeprefix("test_")
-    with suppress(PlaywrightError):  # a crashed page has nothing to show
-        page.screenshot(path=str(ARTIFACTS / f"journey-{name}.png"), full_page=True)
-        (ARTIFACTS / f"journey-{name}.html").write_text(page.content(), encoding="utf-8")
-    context.close()
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -77,36 +55,6 @@ def avatar_png() -> bytes:
 def open_chat(page, url: str) -> None:
     page.goto(url)
     page.get_by_test_id("stChatMessage").first.wait_for(timeout=LOAD_TIMEOUT)
-
-
-def new_conversation(page) -> None:
-    """Start a new conversation: only the greeting is shown."""
-    page.get_by_test_id("stSidebar").get_by_role("button", name="New conversation").click()
-    messages = page.get_by_test_id("stChatMessage")
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length === 1", timeout=LOAD_TIMEOUT
-    )
-    assert messages.count() == 1
-
-
-def wait_for_reply(page, count: int) -> None:
-    """Wait until ``count`` messages are shown and the last one is a finished, stored reply."""
-    page.wait_for_function(
-        f"() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length >= {count}",
-        timeout=REPLY_TIMEOUT,
-    )
-    regenerate = page.get_by_role("button", name="Regenerate")
-    regenerate.wait_for(timeout=REPLY_TIMEOUT)  # shown once the reply is stored and the page redrawn
-    wait_idle(page)
-
-
-def wait_idle(page) -> None:
-    """Until the script run is over (Streamlit shows a "Stop" status widget while it runs)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=REPLY_TIMEOUT)
-
-
-def reply_text(message) -> str:
-    return message.get_by_test_id("stMarkdownContainer").first.inner_text().strip()
 
 
 def choose(page, selectbox, text: str, *, last: bool = False) -> None:
@@ -140,6 +88,11 @@ def probe(page, persona_name: str, query: str) -> list[str]:
     cells = page.get_by_test_id("stDataFrame").first.locator("[role=gridcell]")  # behind the canvas
     cells.first.wait_for(state="attached", timeout=LOAD_TIMEOUT)
     wait_idle(page)
+    page.wait_for_function(  # the accessible table is filled a moment after the canvas is drawn
+        "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=gridcell]')]"
+        ".some(cell => cell.textContent.trim())",
+        timeout=LOAD_TIMEOUT,
+    )
     return [cell.strip() for cell in cells.all_text_contents()]
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from chat.prompting import HISTORY_STEP, HISTORY_WINDOW, history_start, prepare_reply, recent_history
 from llm.prompts import CHAT_PROMPT
 from memory import MemoryStore
 from personas import Persona
-from ui.reply import HISTORY_STEP, HISTORY_WINDOW, history_start, prepare_reply, recent_history
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
 BOOK = {
@@ -94,7 +94,7 @@ def test_memories_that_do_not_fit_are_not_reported_as_used(store: MemoryStore) -
 
 
 def test_consecutive_replies_are_alternatives_of_one_message(store: MemoryStore) -> None:
-    from ui.reply import chosen_turns, exchanges
+    from chat.prompting import chosen_turns, exchanges
 
     for i, role in enumerate(["user", "assistant", "assistant", "user", "assistant"]):
         store.add_turn("mara", "alt", role, f"{role} {i}", T0 + timedelta(seconds=i))

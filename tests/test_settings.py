@@ -4,7 +4,7 @@ import re
 
 from llm import LLMSettings, Sampling
 from memory import StoreConfig
-from tests.conftest import ROOT
+from tests.harness import ROOT
 
 
 def test_defaults_point_at_lm_studio_and_the_embedded_store() -> None:

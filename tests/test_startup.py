@@ -21,11 +21,11 @@ def test_the_first_paint_imports_no_heavy_library() -> None:
         from ui import chat_view, navigation, resources, sidebar
         print(sorted(name for name in {HEAVY!r} if name in sys.modules))
         from memory import MemoryStore  # loaded on first use
-        from llm import make_chat_model
+        from llm import make_client, reply_messages
         print(sorted(name for name in {HEAVY!r} if name in sys.modules))
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
     light, loaded = out.stdout.splitlines()
     assert light == "[]"
-    assert loaded == repr(["chromadb", "langchain_core", "langchain_openai", "openai"])  # the test can tell
+    assert loaded == repr(["chromadb", "langchain_core", "openai"])  # the test can tell

@@ -23,12 +23,13 @@ from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, Stop
 import llm
 import memory
 from llm.errors import LLMError
-from llm.settings import LLMSettings, Sampling
+from llm.settings import LLMSettings
 from memory.config import StoreConfig
 from personas import PersonaLibrary
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import Runnable
+    from chat import ChatService, ReplySettings
+    from ui.sidebar import ChatConfig
 
 
 @dataclass(frozen=True)
@@ -58,35 +59,32 @@ def memory_store(config: StoreConfig) -> memory.MemoryStore:
     return store
 
 
-@st.cache_resource
-def chat_client_warmed(base_url: str, api_key: str, timeout: float) -> bool:
-    """Build one chat model for this server in the background, once per process: the first one
-    takes about 0.2 s (langchain_openai, httpx and truststore set up the HTTP client, which
-    LangChain then keeps per server), and the first message would otherwise wait for it. No
-    request is sent."""
+@st.cache_resource(show_spinner=False)
+def chat_service(app: AppSettings) -> ChatService:
+    """The chat service of this process: every conversation, its line of messages and the
+    reply being written, shared by every browser session."""
+    from chat import ChatService
 
-    def build() -> None:  # `llm.make_chat_model` imports langchain_openai and openai: here, not in the page
-        llm.make_chat_model(base_url, api_key, "warm-up", Sampling(), timeout)
-
-    threading.Thread(target=build, name="chat-client-warm-up", daemon=True).start()
-    return True
+    return ChatService(memory_store(app.store), persona_library(app.personas_path), app.user_name)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def reply_chain(base_url: str, api_key: str, model: str, sampling: Sampling, timeout: float) -> Runnable:
-    """The reply chain for one server, model and sampling, built once and shared (it holds no
-    per-session state; callbacks are given per call): building it for every message took about
-    a millisecond of the time to the first token."""
-    return llm.build_chain(llm.make_chat_model(base_url, api_key, model, sampling, timeout))
+def reply_settings(config: ChatConfig, app: AppSettings) -> ReplySettings:
+    """What the sidebar chose, as the chat service takes it; the client for that server is
+    built in the background now (about 0.2 s), not when the first message is sent."""
+    from chat import ReplySettings
 
-
-def fragment_rerun() -> bool:
-    """Whether this run is a rerun of fragments only (not of the whole page). Streamlit has no
-    public call for it; the script run context (pinned Streamlit version) knows."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return bool(ctx is not None and ctx.fragment_ids_this_run)
+    chat_service(app).prepare_client(config.base_url, config.api_key)
+    return ReplySettings(
+        base_url=config.base_url,
+        api_key=config.api_key,
+        model=config.model,
+        sampling=config.sampling,
+        recall_k=config.recall_k,
+        context_window=config.context_window,
+        timeout=app.llm.timeout,
+        load_timeout=app.llm.load_timeout,
+        error=config.error,
+    )
 
 
 @st.cache_resource

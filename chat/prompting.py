@@ -1,5 +1,5 @@
 """What goes into the next reply's prompt: recent history, recalled memories, lorebook entries,
-all fitted to the context budget. No Streamlit here, so benchmarks and tests call it directly."""
+all fitted to the context budget; and how a stored conversation reads as messages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from llm import PromptParts, assemble
 from llm.assembly import Role
 from llm.prompts import persona_prompt, substitute
+from llm.thinking import strip_thinking
 from memory import Memory, MemoryStore
 from personas import Persona
 from personas.lorebook import LoreEntry, active_entries
@@ -38,7 +39,15 @@ def recent_history(turns: Sequence[Memory], greeting: str) -> list[tuple[Role, s
     conversation's beginning."""
     start = history_start(len(turns))
     opening: list[tuple[Role, str]] = [("assistant", greeting)] if greeting and start == 0 else []
-    return opening + [("assistant" if t.role == "assistant" else "user", t.text) for t in turns[start:]]
+    return opening + [(role, text) for role, text in map(as_message, turns[start:]) if text]
+
+
+def as_message(turn: Memory) -> tuple[Role, str]:
+    """A stored turn as a history message: a reply without its thinking (never sent back; a reply
+    stored by an older version may carry it inline), so a reply that was only thinking is empty."""
+    if turn.role == "assistant":
+        return "assistant", strip_thinking(turn.text)
+    return "user", turn.text
 
 
 def prepare_reply(

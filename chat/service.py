@@ -1,0 +1,508 @@
+"""The chat as a plain service: a persona's conversation, the messages waiting in line, the reply
+being written. Streamlit-free: the chat page, the tests and the benchmarks all use this.
+
+Sending never waits for the model. :meth:`Conversation.send` journals the message (one line
+appended to ``pending-turns.jsonl``, see :mod:`memory.journal`) and puts it in line; the
+conversation's worker thread answers the messages one at a time, in the order they were sent:
+recall and prompt assembly (:mod:`chat.prompting`), the request (:class:`llm.stream.ReplyStream`),
+and, once the first piece of the reply has come, storing the message (embedding it and writing
+it to Chroma would otherwise delay that first piece); the reply is stored when it ends. A
+message sent while a reply is being written therefore waits for it, as in Open WebUI, and is
+answered next; nothing the user sent is dropped, and a reload finds the line as it was (it
+lives in this process, and every message in it is in the journal).
+
+Readers follow a reply with :meth:`Conversation.view` and :class:`chat.live.LiveReply`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from chat.live import LiveReply, ReplyView
+from chat.prompting import PreparedReply, chosen_turns, exchanges, prepare_reply, recent_history
+from llm.assembly import ContextUsage, context_usage
+from llm.errors import LLMError, NoModelLoaded
+from llm.prompts import persona_prompt, substitute
+from llm.settings import Sampling
+from llm.thinking import split_thinking
+from memory.models import Memory
+
+if TYPE_CHECKING:
+    import openai
+
+    from llm.stream import ReplyStream
+    from memory import MemoryStore
+    from personas import Persona, PersonaLibrary
+
+#: Longest message accepted (about 12,000 tokens); longer pastes get a message instead.
+MAX_MESSAGE_CHARS = 50_000
+#: How long :meth:`Conversation.send` waits for a reply's request to leave, at most: the caller
+#: (the chat page) redraws the conversation next, which would hold the GIL the request needs.
+SEND_WAIT = 0.25
+#: A message that waited in line is stored this long after the turn before it, at least.
+AFTER = timedelta(milliseconds=1)
+
+
+class PersonaGone(LLMError):
+    def __init__(self, persona_id: str) -> None:
+        super().__init__(
+            f"The persona {persona_id!r} no longer exists (deleted, perhaps in another tab), so nothing "
+            "was sent or stored. Pick a persona in the sidebar."
+        )
+
+
+class MessageTooLong(LLMError):
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"That message has {length:,} characters; the limit is {MAX_MESSAGE_CHARS:,}. It was not sent. "
+            "Shorten it, or put long reference text in the persona's background."
+        )
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """How to reply: the server, the model and the sampling chosen in the sidebar."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str | None
+    sampling: Sampling = field(default_factory=Sampling)
+    recall_k: int = 5
+    context_window: int = 4096
+    timeout: float = 120.0  # between two pieces of a reply
+    load_timeout: float = 600.0  # before its first piece (the server may be loading the model)
+    model_loaded: bool | None = None  # what the server said, if it said
+    #: Why no reply can be asked for (no server, no model), shown instead of one.
+    error: LLMError | None = None
+
+    @property
+    def budget(self) -> int:
+        """Tokens the prompt may take: the window less the reply's share."""
+        return self.context_window - self.sampling.max_tokens
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A message sent but not stored yet."""
+
+    id: str
+    text: str
+    sent_at: datetime
+    answering: bool  # its reply is being written; else it waits in line
+
+
+@dataclass(frozen=True)
+class ChatView:
+    """What the page draws of a conversation, at one moment."""
+
+    turns: list[Memory]  # stored, oldest first
+    groups: list[list[Memory]]  # as messages: consecutive replies together (alternatives)
+    visible: list[Memory]  # the chosen alternative of each message: what the model is sent
+    waiting: list[Waiting]  # sent, not stored yet, in the order sent
+    live: LiveReply | None  # the reply being written
+    failure: ReplyView | None  # the last reply that failed, until the next one starts
+    recalled: dict[str, Memory]  # the memories the stored replies used, by id
+
+    def used(self, turn: Memory) -> tuple[list[Memory], int]:
+        """The memories a stored reply used, with the scores they had then, and how many of
+        them are gone since."""
+        found = [replace(self.recalled[i], score=s) for i, s in turn.recalled if i in self.recalled]
+        return found, len(turn.recalled) - len(found)
+
+
+@dataclass
+class _Job:
+    kind: Literal["answer", "again", "continue"]
+    user_turn_id: str
+    text: str
+    settings: ReplySettings
+    choices: dict[str, int]
+    sent_at: datetime
+    pending: bool = False  # the message is journaled, not stored yet
+    reply: Memory | None = None  # Continue: the reply to go on from
+
+
+ClientFactory = Callable[[str, str], "openai.OpenAI"]
+
+
+class ChatService:
+    """Every conversation of the app process. Build one per process (the page caches it)."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        personas: PersonaLibrary,
+        user_name: str = "User",
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self.store = store
+        self.personas = personas
+        self.user_name = user_name
+        self._client_factory = client_factory
+        self._clients: dict[tuple[str, str], openai.OpenAI] = {}
+        self._preparing: set[tuple[str, str]] = set()
+        self._conversations: dict[tuple[str, str], Conversation] = {}
+        self._ingested: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def conversation(self, persona_id: str, conversation_id: str) -> Conversation:
+        """The one object for this conversation (shared by every tab showing it)."""
+        with self._lock:
+            key = (persona_id, conversation_id)
+            if key not in self._conversations:
+                self._conversations[key] = Conversation(self, persona_id, conversation_id)
+            return self._conversations[key]
+
+    def persona(self, persona_id: str) -> Persona:
+        """The persona as it is now; :class:`PersonaGone` if it was deleted."""
+        try:
+            return self.personas.get(persona_id)
+        except KeyError:
+            raise PersonaGone(persona_id) from None
+
+    def client(self, base_url: str, api_key: str) -> openai.OpenAI:
+        """One ``openai`` client per server, kept (building one takes about 0.2 s)."""
+        with self._lock:
+            key = (base_url, api_key)
+            if key not in self._clients:
+                if self._client_factory is not None:
+                    self._clients[key] = self._client_factory(base_url, api_key)
+                else:
+                    from llm.stream import make_client
+
+                    self._clients[key] = make_client(base_url, api_key)
+            return self._clients[key]
+
+    def prepare_client(self, base_url: str, api_key: str) -> None:
+        """Build the client for this server in the background, if it is not built yet (the
+        first one imports ``openai`` and sets up its HTTP client: a first message would wait)."""
+        with self._lock:
+            if (base_url, api_key) in self._clients or (base_url, api_key) in self._preparing:
+                return
+            self._preparing.add((base_url, api_key))
+        threading.Thread(target=self.client, args=(base_url, api_key), name="chat-client", daemon=True).start()
+
+    def ingest_background(self, persona: Persona, progress: Callable[[int, int], None] | None = None) -> bool:
+        """Store the persona's background as memories, once per process and background text;
+        returns whether it did (storing is idempotent anyway: this saves reading it again)."""
+        key = (persona.id, persona.background)
+        if key in self._ingested or not persona.background.strip():
+            return False
+        self.persona(persona.id)
+        self.store.add_background(persona.id, persona.background, source="persona background", progress=progress)
+        self._ingested.add(key)
+        return True
+
+    def greeting(self, persona: Persona) -> str:
+        return substitute(persona.first_mes, persona.name, self.user_name)
+
+
+class Conversation:
+    """One persona's conversation: its transcript, its line of messages, its reply being written.
+    Thread-safe; every method returns at once (the replies are written by a worker thread)."""
+
+    def __init__(self, service: ChatService, persona_id: str, conversation_id: str) -> None:
+        self.service = service
+        self.persona_id = persona_id
+        self.conversation_id = conversation_id
+        self._lock = threading.Lock()
+        self._jobs: deque[_Job] = deque()
+        self._live: LiveReply | None = None
+        self._stream: ReplyStream | None = None
+        self._stop_requested = False
+        self._failure: ReplyView | None = None
+        self._worker: threading.Thread | None = None
+
+    @property
+    def _store(self) -> MemoryStore:
+        return self.service.store
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def view(self, choices: Mapping[str, int] | None = None) -> ChatView:
+        """The conversation now: stored turns, messages in line, the reply being written."""
+        turns = self._store.transcript(self.persona_id, self.conversation_id)
+        groups = exchanges(turns)
+        stored = {t.id for t in turns}
+        with self._lock:
+            jobs = list(self._jobs)
+            live, failure = self._live, self._failure
+        waiting = [
+            Waiting(job.user_turn_id, job.text, job.sent_at, answering=n == 0 and live is not None)
+            for n, job in enumerate(jobs)
+            if job.pending and job.user_turn_id not in stored
+        ]
+        recalled = {m.id: m for m in self._store.get({i for t in turns for i, _ in t.recalled}, self.persona_id)}
+        return ChatView(turns, groups, chosen_turns(groups, choices or {}), waiting, live, failure, recalled)
+
+    def busy(self) -> bool:
+        """Whether a reply is being written or a message waits."""
+        with self._lock:
+            return bool(self._jobs)
+
+    def context_usage(self, settings: ReplySettings, view: ChatView) -> ContextUsage:
+        """How much of the window the next prompt takes (memories: as many as the last reply used)."""
+        persona = self.service.persona(self.persona_id)
+        last_reply = next((t for t in reversed(view.visible) if t.role == "assistant"), None)
+        memories = view.used(last_reply)[0] if last_reply else []
+        return context_usage(
+            persona_prompt(persona, self.service.user_name),
+            [m.as_prompt_line() for m in memories],
+            recent_history(view.visible, self.service.greeting(persona)),
+            settings.sampling.max_tokens,
+            settings.context_window,
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, text: str, settings: ReplySettings, choices: Mapping[str, int] | None = None) -> str | None:
+        """Take a new message: journal it and put it in line; returns its id (None for a blank
+        message). Raises :class:`MessageTooLong` or :class:`PersonaGone` (nothing is kept then:
+        the caller still has the text to show)."""
+        text = text.strip()
+        if not text:
+            return None
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise MessageTooLong(len(text))
+        self.service.persona(self.persona_id)
+        sent_at = datetime.now(UTC)
+        turn_id = self._store.accept_turn(self.persona_id, self.conversation_id, "user", text, sent_at)
+        self._enqueue(_Job("answer", turn_id, text, settings, dict(choices or {}), sent_at, pending=True))
+        return turn_id
+
+    def answer_again(
+        self, user_turn: Memory, settings: ReplySettings, choices: Mapping[str, int] | None = None
+    ) -> None:
+        """Reply again to a stored message (Retry, Regenerate): the earlier replies stay as
+        alternatives."""
+        self._enqueue(_Job("again", user_turn.id, user_turn.text, settings, dict(choices or {}), user_turn.created_at))
+
+    def continue_reply(
+        self, user_turn: Memory, reply: Memory, settings: ReplySettings, choices: Mapping[str, int] | None = None
+    ) -> None:
+        """Ask the model to go on from the end of ``reply`` (the answer to ``user_turn``); what
+        it writes is appended to the stored reply."""
+        job = _Job("continue", user_turn.id, user_turn.text, settings, dict(choices or {}), user_turn.created_at)
+        job.reply = reply
+        self._enqueue(job)
+
+    def stop(self) -> None:
+        """End the reply being written now; it is kept (marked stopped). Messages waiting in line
+        are answered next."""
+        with self._lock:
+            if not self._jobs:
+                return
+            self._stop_requested = True
+            stream = self._stream
+        if stream is not None:
+            stream.stop()
+
+    def edit(self, turn: Memory, text: str) -> Memory:
+        """Change a stored message; its memory follows (re-embedded, recalled as edited)."""
+        text = text.strip()
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise MessageTooLong(len(text))
+        self.service.persona(self.persona_id)
+        return self._store.update(turn.id, text=text, persona_id=self.persona_id)
+
+    def delete(self, turn: Memory) -> None:
+        """Delete a stored message; it is forgotten as a memory too."""
+        self._store.delete(turn.id, persona_id=self.persona_id)
+
+    def _enqueue(self, job: _Job) -> None:
+        with self._lock:
+            self._jobs.append(job)
+            first = len(self._jobs) == 1
+            if first:
+                self._start(job)
+            live = self._live
+        if first and live is not None:  # see SEND_WAIT
+            live.sent.wait(SEND_WAIT)
+
+    def _start(self, job: _Job) -> None:
+        """Begin writing the reply to ``job`` (with the lock held)."""
+        self._failure = None
+        self._stop_requested = False
+        self._live = LiveReply(job.user_turn_id, job.reply.id if job.reply else None)
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="chat-worker", daemon=True)
+            self._worker.start()
+
+    # -- the worker ----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        """Answer the jobs in line, one at a time, until there are none."""
+        while True:
+            with self._lock:
+                job, live = self._jobs[0], self._live
+            assert live is not None
+            try:
+                self._reply(job, live)
+            except LLMError as exc:
+                live.update(state="failed", error=exc)
+            except Exception as exc:  # noqa: BLE001 - shown to the user; the line must go on
+                live.update(state="failed", error=LLMError(f"The reply failed ({type(exc).__name__}: {exc})."))
+            finally:
+                live.sent.set()
+            with self._lock:
+                self._jobs.popleft()
+                self._stream = None
+                view = live.snapshot()
+                if view.state == "failed":  # the server is likely down: what waits is kept, not sent
+                    self._failure = view
+                    self._keep_unanswered([job, *self._jobs])
+                    self._jobs.clear()
+                if self._jobs:
+                    self._start(self._jobs[0])
+                else:
+                    self._live = None
+                    self._worker = None
+                    return
+
+    def _keep_unanswered(self, jobs: Sequence[_Job]) -> None:
+        """Store messages that will not be answered now (the reply before them failed); one
+        that cannot be stored stays journaled and is stored at the next start-up."""
+        with contextlib.suppress(Exception):
+            self._store_message_after([job for job in jobs if job.pending])
+
+    def _store_message_after(self, jobs: Sequence[_Job]) -> None:
+        """Store journaled messages in the order sent, each after the conversation's last turn:
+        a message that waited in line behind a reply comes after that reply."""
+        for job in jobs:
+            self.service.persona(self.persona_id)  # never re-create a deleted persona's memories
+            turns = self._store.transcript(self.persona_id, self.conversation_id)
+            moment = job.sent_at
+            if turns and turns[-1].created_at >= moment:
+                moment = turns[-1].created_at + AFTER
+            self._store.store_pending(only=[job.user_turn_id], created_at=moment)
+            job.pending = False
+
+    def _history(self, job: _Job) -> list[Memory]:
+        """The conversation before the message being answered, as the model sees it."""
+        visible = chosen_turns(exchanges(self._store.transcript(self.persona_id, self.conversation_id)), job.choices)
+        if job.kind == "answer":
+            return visible
+        ids = [t.id for t in visible]
+        return visible[: ids.index(job.user_turn_id)] if job.user_turn_id in ids else visible
+
+    def _reply(self, job: _Job, live: LiveReply) -> None:
+        persona = self.service.persona(self.persona_id)
+        settings = job.settings
+        if settings.error is not None:
+            raise settings.error
+        if not settings.model:
+            raise NoModelLoaded(settings.base_url)
+        prepared = prepare_reply(
+            self._store,
+            persona,
+            self.service.user_name,
+            self._history(job),
+            self.service.greeting(persona),
+            job.text,
+            settings.recall_k,
+            settings.budget,
+            exclude=[job.user_turn_id],
+        )
+        from llm.chain import reply_messages
+        from llm.stream import ReplyStream
+
+        prefix = job.reply.text if job.reply is not None else ""
+        stream = ReplyStream(
+            self.service.client(settings.base_url, settings.api_key),
+            settings.model,
+            reply_messages(prepared.parts, continuation=prefix),
+            settings.sampling,
+            first_timeout=settings.load_timeout,
+            stall_timeout=settings.timeout,
+            sent=live.sent,
+        )
+        with self._lock:
+            self._stream = stream
+            stop_now = self._stop_requested
+        if stop_now:
+            stream.stop()
+        live.update(state="waiting", model_loading=settings.model_loaded is False, prepared_after=live.since_start())
+        self._stream_into(job, live, stream, prepared, prefix)
+
+    def _stream_into(
+        self, job: _Job, live: LiveReply, stream: ReplyStream, prepared: PreparedReply, prefix: str
+    ) -> None:
+        """Read the stream into ``live``; store the message after the first piece and the reply
+        at the end (also when it failed or was stopped: what came is kept)."""
+        reasoning, content = "", ""
+        first_at: float | None = None  # when the first piece came (the thinking's start)
+        thinking_seconds: float | None = None
+        failure: LLMError | None = None
+        try:
+            for piece in stream:
+                reasoning += piece.reasoning
+                content += piece.content
+                split = split_thinking(content)
+                thinking = _joined(reasoning, split.thinking)
+                answering = bool(split.answer) and not split.open
+                now = time.monotonic()
+                if first_at is None:
+                    first_at = now
+                if answering and thinking and thinking_seconds is None:
+                    thinking_seconds = now - first_at
+                state = "answering" if answering else "thinking" if thinking else live.snapshot().state
+                live.update(
+                    state=state,
+                    thinking=thinking,
+                    answer=prefix + split.answer,
+                    thinking_seconds=thinking_seconds,
+                    first_piece_after=first_at - live.snapshot().started,
+                )
+                if job.pending:  # the first piece is out: now store the message
+                    self._store_message_after([job])
+        except LLMError as exc:
+            failure = exc
+        if job.pending:
+            self._store_message_after([job])
+        split = split_thinking(content, final=True)
+        thinking, answer = _joined(reasoning, split.thinking), split.answer
+        if thinking and thinking_seconds is None and first_at is not None:
+            thinking_seconds = time.monotonic() - first_at
+        if answer or thinking:
+            self.service.persona(self.persona_id)  # never re-create a deleted persona's memories
+            self._store_reply(job, prepared, prefix + answer, thinking, thinking_seconds, failure, stream.stopped)
+        live.update(
+            state="failed" if failure else "stopped" if stream.stopped else "done",
+            thinking=thinking, answer=prefix + answer, thinking_seconds=thinking_seconds, error=failure,
+            only_thinking=bool(thinking) and not answer.strip() and stream.finish_reason == "length",
+        )  # fmt: skip
+
+    def _store_reply(
+        self,
+        job: _Job,
+        prepared: PreparedReply,
+        text: str,
+        thinking: str,
+        thinking_seconds: float | None,
+        failure: LLMError | None,
+        stopped: bool,
+    ) -> None:
+        if job.reply is not None:  # Continue: the stored reply grows
+            self._store.update(
+                job.reply.id, text=text, persona_id=self.persona_id, interrupted=failure is not None or stopped,
+                thinking=_joined(job.reply.thinking, thinking),
+            )  # fmt: skip
+            return
+        self._store.add_turn(
+            self.persona_id, self.conversation_id, "assistant", text,
+            recalled=[(m.id, m.score or 0.0) for m in prepared.memories],
+            lore=[entry.label for entry in prepared.lore],
+            interrupted=failure is not None, stopped=stopped and failure is None,
+            thinking=thinking, thinking_seconds=thinking_seconds,
+        )  # fmt: skip
+
+
+def _joined(*parts: str) -> str:
+    return "\n\n".join(p.strip() for p in parts if p.strip())

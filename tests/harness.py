@@ -1,0 +1,122 @@
+"""What the tests share: starting the app, finding and waiting for things on its pages. The
+fixtures (servers, stores, the browser, a page) are in conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+REPLY_TIMEOUT = 180_000  # ms: a 2-core machine running other things: SmolLM2 can take a while
+LOAD_TIMEOUT = 90_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ok(url: str, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200; fail the test if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@contextmanager
+def running_app(workdir: Path, llm_url: str, **settings: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with its state in ``workdir`` (and ``settings`` as
+    environment variables, e.g. ``LLM_MAX_TOKENS="200"``); yields its URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOME": str(workdir),
+        "LLM_BASE_URL": llm_url,
+        "LLM_BUILTIN_FALLBACK": "false",
+        "LLM_TEMPERATURE": "0",
+        "LLM_MAX_TOKENS": "120",
+        "CHROMA_PATH": str(workdir / "chroma"),
+        "PERSONAS_PATH": str(workdir / "personas"),
+        **settings,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ok(f"{url}/_stcore/health", process)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+# -- the chat page -------------------------------------------------------------------------------
+
+
+def send(page, text: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def new_conversation(page) -> None:
+    """Start a new conversation: only the greeting is shown."""
+    page.get_by_test_id("stSidebar").get_by_role("button", name="New conversation").click()
+    messages = page.get_by_test_id("stChatMessage")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length === 1", timeout=LOAD_TIMEOUT
+    )
+    assert messages.count() == 1
+
+
+def wait_for_reply(page, count: int) -> None:
+    """Wait until ``count`` messages are shown and the last one is a finished, stored reply."""
+    page.wait_for_function(
+        f"() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length >= {count}",
+        timeout=REPLY_TIMEOUT,
+    )
+    regenerate = page.get_by_role("button", name="Regenerate")
+    regenerate.wait_for(timeout=REPLY_TIMEOUT)  # shown once the reply is stored and the page redrawn
+    wait_idle(page)
+
+
+def wait_idle(page) -> None:
+    """Until the script run is over (Streamlit shows a "Stop" status widget while it runs)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=REPLY_TIMEOUT)
+
+
+def reply_text(message) -> str:
+    return message.get_by_test_id("stMarkdownContainer").first.inner_text().strip()
