@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from llm.assembly import PromptParts, assemble
     from llm.chain import build_chain, stream_reply
     from llm.client import list_models, make_chat_model, pick_model
-    from llm.errors import ContextTooLong, LLMError, NoModelLoaded, ServerUnavailable, Timeout
+    from llm.errors import (
+        ContextTooLong,
+        EmptyReply,
+        LLMError,
+        ModelUnavailable,
+        NoModelLoaded,
+        ServerUnavailable,
+        Timeout,
+    )
     from llm.settings import LLMSettings, Sampling
 
 _WHERE = {
@@ -26,7 +34,9 @@ _WHERE = {
     "make_chat_model": "client",
     "pick_model": "client",
     "ContextTooLong": "errors",
+    "EmptyReply": "errors",
     "LLMError": "errors",
+    "ModelUnavailable": "errors",
     "NoModelLoaded": "errors",
     "ServerUnavailable": "errors",
     "Timeout": "errors",
@@ -35,8 +45,10 @@ _WHERE = {
 }
 __all__ = [
     "ContextTooLong",
+    "EmptyReply",
     "LLMError",
     "LLMSettings",
+    "ModelUnavailable",
     "NoModelLoaded",
     "PromptParts",
     "Sampling",
