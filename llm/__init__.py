@@ -1,4 +1,5 @@
-"""The language-model side of the app: settings, client, prompts, chain, built-in server.
+"""The language-model side of the app: settings, client, what servers report, prompts, chain,
+built-in server.
 
 Plain Python; never imports Streamlit. The names below are loaded on first use (PEP 562):
 LangChain and the ``openai`` client take about a second to import, and the chat page shows its
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         ServerUnavailable,
         Timeout,
     )
+    from llm.servers import ModelInfo, ServerInfo, probe
     from llm.settings import LLMSettings, Sampling
 
 _WHERE = {
@@ -40,6 +42,9 @@ _WHERE = {
     "NoModelLoaded": "errors",
     "ServerUnavailable": "errors",
     "Timeout": "errors",
+    "ModelInfo": "servers",
+    "ServerInfo": "servers",
+    "probe": "servers",
     "LLMSettings": "settings",
     "Sampling": "settings",
 }
@@ -48,10 +53,12 @@ __all__ = [
     "EmptyReply",
     "LLMError",
     "LLMSettings",
+    "ModelInfo",
     "ModelUnavailable",
     "NoModelLoaded",
     "PromptParts",
     "Sampling",
+    "ServerInfo",
     "ServerUnavailable",
     "Timeout",
     "assemble",
@@ -59,6 +66,7 @@ __all__ = [
     "list_models",
     "make_chat_model",
     "pick_model",
+    "probe",
     "stream_reply",
 ]
 
