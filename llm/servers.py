@@ -105,7 +105,7 @@ class ServerInfo:
 #: Words that make a model id an embedding (or reranking) model when the server does not say:
 #: text-embedding-*, nomic-embed-text, mxbai-embed-large, bge-m3, multilingual-e5-large,
 #: gte-qwen2, all-minilm, all-mpnet-base-v2, bge-reranker…
-_EMBEDDING_WORDS = {"bge", "e5", "gte", "minilm", "mpnet"}
+_EMBEDDING_WORDS = frozenset({"bge", "e5", "gte", "minilm", "mpnet"})
 _EMBEDDING_PARTS = ("embed", "rerank")
 
 
