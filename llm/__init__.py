@@ -1,4 +1,5 @@
-"""The language-model side of the app: settings, client, prompts, chain, built-in server.
+"""The language-model side of the app: settings, client, what servers report, prompts, chain,
+built-in server.
 
 Plain Python; never imports Streamlit. The names below are loaded on first use (PEP 562):
 LangChain and the ``openai`` client take about a second to import, and the chat page shows its
@@ -14,7 +15,16 @@ if TYPE_CHECKING:
     from llm.assembly import PromptParts, assemble
     from llm.chain import reply_messages
     from llm.client import list_models, pick_model
-    from llm.errors import ContextTooLong, EmptyReply, LLMError, NoModelLoaded, ServerUnavailable, Timeout
+    from llm.errors import (
+        ContextTooLong,
+        EmptyReply,
+        LLMError,
+        ModelUnavailable,
+        NoModelLoaded,
+        ServerUnavailable,
+        Timeout,
+    )
+    from llm.servers import ModelInfo, ServerInfo, probe
     from llm.settings import LLMSettings, Sampling
     from llm.stream import Piece, ReplyStream, make_client
 
@@ -30,9 +40,13 @@ _WHERE = {
     "ContextTooLong": "errors",
     "EmptyReply": "errors",
     "LLMError": "errors",
+    "ModelUnavailable": "errors",
     "NoModelLoaded": "errors",
     "ServerUnavailable": "errors",
     "Timeout": "errors",
+    "ModelInfo": "servers",
+    "ServerInfo": "servers",
+    "probe": "servers",
     "LLMSettings": "settings",
     "Sampling": "settings",
 }
@@ -41,17 +55,21 @@ __all__ = [
     "EmptyReply",
     "LLMError",
     "LLMSettings",
+    "ModelInfo",
+    "ModelUnavailable",
     "NoModelLoaded",
     "Piece",
     "PromptParts",
     "ReplyStream",
     "Sampling",
+    "ServerInfo",
     "ServerUnavailable",
     "Timeout",
     "assemble",
     "list_models",
     "make_client",
     "pick_model",
+    "probe",
     "reply_messages",
 ]
 

@@ -1,39 +1,10 @@
-"""Talking to an OpenAI-compatible server: the chat model factory, model listing, health."""
+"""Talking to an OpenAI-compatible server: model listing (the reply is streamed by llm.stream)."""
 
 from __future__ import annotations
 
 import openai
-from langchain_openai import ChatOpenAI
 
 from llm.errors import NoModelLoaded, explain
-from llm.settings import Sampling
-
-
-def make_chat_model(
-    base_url: str,
-    api_key: str,
-    model: str,
-    sampling: Sampling,
-    timeout: float = 120.0,
-) -> ChatOpenAI:
-    """A streaming LangChain chat model for one server and model.
-
-    Retries are off: a local server that fails once usually fails again, and the user should see
-    the reason at once rather than after a minute of back-off.
-    """
-    return ChatOpenAI(
-        base_url=base_url,
-        api_key=api_key,
-        model=model,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_tokens=sampling.max_tokens,
-        frequency_penalty=sampling.frequency_penalty,
-        presence_penalty=sampling.presence_penalty,
-        timeout=timeout,
-        max_retries=0,
-        streaming=True,
-    )
 
 
 def list_models(base_url: str, api_key: str, timeout: float = 5.0) -> list[str]:

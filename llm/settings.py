@@ -33,6 +33,8 @@ class LLMSettings:
     openai_api_key: str | None = field(default=None, repr=False)  # used for api.openai.com only
     model: str | None = None  # None: the first model the server lists
     context_window: int = 4096  # tokens the prompt and the reply must fit in
+    #: Whether LLM_CONTEXT_WINDOW is set: it is then used when the server does not say its context.
+    context_window_configured: bool = False
     timeout: float = 120.0  # seconds to wait for the server between two pieces of a reply
     load_timeout: float = 600.0  # seconds to wait for a reply's first piece (the server may load the model)
     builtin_fallback: bool = True  # start the built-in model when the server does not answer
@@ -48,6 +50,7 @@ class LLMSettings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             model=env.get("LLM_MODEL") or None,
             context_window=int(env.get("LLM_CONTEXT_WINDOW") or 4096),
+            context_window_configured=bool(env.get("LLM_CONTEXT_WINDOW")),
             timeout=float(env.get("LLM_TIMEOUT") or 120),
             load_timeout=float(env.get("LLM_LOAD_TIMEOUT") or 600),
             builtin_fallback=(env.get("LLM_BUILTIN_FALLBACK") or "true").lower() in {"1", "true", "yes"},

@@ -129,7 +129,7 @@ class ReplyStream:
                 return
             if item is _END:
                 if not received and not self.stopped:
-                    raise EmptyReply(self.base_url)
+                    raise EmptyReply(self.base_url, self.model)
                 return
             if isinstance(item, _Failed):
                 self._stop.set()

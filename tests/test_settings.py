@@ -11,6 +11,7 @@ def test_defaults_point_at_lm_studio_and_the_embedded_store() -> None:
     llm = LLMSettings.from_env({})
     assert llm.base_url == "http://localhost:1234/v1" and llm.api_key == "lm-studio" and llm.model is None
     assert llm.builtin_fallback and llm.sampling == Sampling()
+    assert (llm.context_window, llm.context_window_configured) == (4096, False)  # the server's figure is used
     store = StoreConfig.from_env({})
     assert store.path == "data/chroma" and store.host is None
 
@@ -36,6 +37,7 @@ def test_every_variable_is_read() -> None:
     llm = LLMSettings.from_env(env)
     assert (llm.base_url, llm.api_key, llm.model) == ("http://127.0.0.1:11434/v1", "secret", "llama3.2")
     assert (llm.context_window, llm.timeout, llm.builtin_fallback, llm.builtin_port) == (8192, 30.0, False, 9999)
+    assert llm.context_window_configured  # so the sidebar can say "from LLM_CONTEXT_WINDOW"
     assert llm.sampling == Sampling(0.0, 0.5, 64, 0.0, 0.2)
     assert StoreConfig.from_env(env) == StoreConfig(path="/tmp/x", host="127.0.0.1", port=8123)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("chromadb", "openai", "langchain_core", "langchain_openai", "onnxruntime")
+HEAVY = ("chromadb", "openai", "langchain_core", "onnxruntime")
 
 
 def test_the_first_paint_imports_no_heavy_library() -> None:

@@ -29,6 +29,7 @@ from personas import PersonaLibrary
 
 if TYPE_CHECKING:
     from chat import ChatService, ReplySettings
+    from llm.servers import ServerInfo
     from ui.sidebar import ChatConfig
 
 
@@ -83,6 +84,7 @@ def reply_settings(config: ChatConfig, app: AppSettings) -> ReplySettings:
         context_window=config.context_window,
         timeout=app.llm.timeout,
         load_timeout=app.llm.load_timeout,
+        model_loaded=config.model_loaded,
         error=config.error,
     )
 
@@ -113,9 +115,12 @@ def builtin_server(port: int) -> str:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def models(base_url: str, api_key: str) -> list[str]:
-    """``/v1/models`` of a server, cached briefly (failures are not cached)."""
-    return llm.list_models(base_url, api_key)
+def server_info(base_url: str, api_key: str, model: str | None = None) -> ServerInfo:
+    """What a server serves (chat models, which are loaded) and the context window of ``model``
+    (``llm.probe``), cached briefly: a model loaded or unloaded on the server shows within 30 s,
+    or at once with Refresh models. Failures are not cached, so a server that comes back is seen
+    on the next rerun (a server that is down refuses the connection at once)."""
+    return llm.probe(base_url, api_key, model=model)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from llm import LLMError, NoModelLoaded, Sampling
+from llm.servers import ServerInfo, context_window
 from personas import Persona, PersonaLibrary
 from ui import connection, resources
 from ui.resources import AppSettings
@@ -26,21 +27,37 @@ class ChatConfig:
     model: str | None
     sampling: Sampling
     recall_k: int
-    context_window: int
+    context_window: int  # what prompts are assembled for and the context meter shows
     error: LLMError | None = None  # why no model can be used, shown instead of a reply
     note: str | None = None  # e.g. "using the built-in model"
+    #: Where ``context_window`` came from, e.g. "4,096 tokens, from the server (llama.cpp /props)".
+    context_source: str = ""
+    #: Whether the server has ``model`` in memory; ``False``: the first request loads it (a while).
+    #: ``None`` when the server does not say.
+    model_loaded: bool | None = None
+    #: What the server said (models, context, warnings), if it answered.
+    server: ServerInfo | None = None
 
 
 def chat_config(app: AppSettings) -> ChatConfig:
     """Render the model settings in the sidebar and return the session's choices."""
     badge = st.sidebar.container()
     with st.sidebar.expander("Model and sampling", expanded=False):
-        link = connection.connect(connection.server_fields(app), app)
+        wanted = st.session_state.get("model") or app.llm.model
+        link = connection.connect(connection.server_fields(app), app, wanted)
+        server = link.server
         model = None
         if link.models:
-            default = link.models.index(app.llm.model) if app.llm.model in link.models else 0
-            model = st.selectbox("Model", link.models, index=default, key="model")
-        st.button("Refresh models", on_click=resources.models.clear, icon=":material/refresh:")
+            default = server.model if server is not None and server.model in link.models else link.models[0]
+            model = st.selectbox(
+                "Model", link.models, index=link.models.index(default), key="model",
+                format_func=lambda model_id: model_label(server, model_id),
+            )  # fmt: skip
+        if server is not None and server.hidden:
+            st.caption(f"Not listed, they cannot chat: {', '.join(server.hidden)}")
+        st.button("Refresh models", on_click=resources.server_info.clear, icon=":material/refresh:")
+        if server is not None and model and server.model != model:  # the context is per model
+            server = _server_for(link, model) or server
         start = app.llm.sampling
         sampling = Sampling(
             temperature=st.slider("Temperature", 0.0, 2.0, start.temperature, 0.05, key="temperature"),
@@ -66,19 +83,50 @@ def chat_config(app: AppSettings) -> ChatConfig:
             ),
         )
         recall_k = st.slider("Memories to recall", 0, 20, 5, key="recall_k")
-        context_window = st.number_input(
+        configured = app.llm.context_window if app.llm.context_window_configured else None
+        automatic = context_window(server, None, configured, app.llm.context_window)
+        override = st.number_input(
             "Context window (tokens)",
             512,
             1_000_000,
-            app.llm.context_window,
+            None,
             256,
             key="context_window",
-            help="The model's context length as loaded on the server.",
+            placeholder=f"Automatic: {automatic.tokens:,}",
+            help="The model's context length as loaded on the server: prompts are trimmed to fit it. "
+            "Leave empty to use what the server says; type a number to override it.",
         )
+        window = context_window(server, override, configured, app.llm.context_window)
+        st.caption(window.label)
     error = link.error or (None if model else NoModelLoaded(link.base_url))
+    loaded = server.loaded(model) if server is not None else None
     with badge:
         connection.status_badge(link, model)
-    return ChatConfig(link.base_url, link.api_key, model, sampling, recall_k, int(context_window), error, link.note)
+        for warning in server.warnings if server is not None and not error else []:
+            st.caption(f":material/warning: {warning}")
+    return ChatConfig(
+        link.base_url, link.api_key, model, sampling, recall_k, window.tokens, error, link.note,
+        context_source=window.label, model_loaded=loaded, server=server,
+    )  # fmt: skip
+
+
+def model_label(server: ServerInfo | None, model_id: str) -> str:
+    """A model as the picker shows it: its id, and whether it is loaded (when the server says)."""
+    found = server.find(model_id) if server is not None else None
+    if found is None:
+        return model_id
+    tags = ["loaded" if found.loaded else "not loaded"] if found.loaded is not None else []
+    if found.kind == "vlm":
+        tags.append("vision")
+    return " · ".join([model_id, *tags])
+
+
+def _server_for(link: connection.Connection, model: str) -> ServerInfo | None:
+    """What the server says about ``model`` (its context), when the picker changed it."""
+    try:
+        return resources.server_info(link.base_url, link.api_key, model)
+    except LLMError:
+        return None
 
 
 def persona_picker(library: PersonaLibrary) -> Persona | None:
