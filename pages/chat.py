@@ -19,6 +19,7 @@ import streamlit as st
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern
 from ui import chat_view, navigation, resources, sidebar
+from ui.safe_text import plain
 
 navigation.require_app_frame()
 
@@ -37,7 +38,7 @@ persona = sidebar.persona_picker(library)
 if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
-st.title(persona.name)
+st.title(plain(persona.name))
 
 conversation = st.container()  # the page below the title, but for the newest message
 reply_area = st.container()  # a message sent from the composer, and its reply
@@ -90,7 +91,7 @@ with resources.store_guard(app.store):
     conversation_id = sidebar.conversation_picker(store, persona)
     ingested = st.session_state.setdefault("ingested", set())
     if (persona.id, persona.background) not in ingested and persona.background.strip():
-        with st.spinner(f"Reading {persona.name}'s background into memory…"):
+        with st.spinner(f"Reading {plain(persona.name)}'s background into memory…"):
             store.add_background(persona.id, persona.background, source="persona background")
         ingested.add((persona.id, persona.background))
     turns = store.transcript(persona.id, conversation_id)

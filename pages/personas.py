@@ -23,10 +23,10 @@ from ui.persona_form import (
     card_png,
     export_name,
     ingest_background,
-    md,
     persona_form,
     thumbnail,
 )
+from ui.safe_text import plain
 
 navigation.require_app_frame()
 
@@ -80,7 +80,7 @@ def flash(place: str) -> None:
 
 
 def _flash(place: str, message: str) -> None:
-    st.session_state[FLASH] = (place, md(message))
+    st.session_state[FLASH] = (place, plain(message))
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def persona_entry(persona: Persona) -> None:
     """One persona: the avatar beside an expander with the actions and the card's summary."""
     with st.container(horizontal=True, vertical_alignment="top", gap="small"):
         st.image(thumbnail(library, persona, 80), width=40)
-        with st.expander(md(persona.name)):
+        with st.expander(plain(persona.name)):
             actions(persona)
             summary(persona)
 
@@ -101,7 +101,7 @@ def summary(persona: Persona) -> None:
             st.image(avatar, width=120)
         with st.container():
             if persona.tags:
-                st.caption(md("Tags: " + ", ".join(persona.tags)))
+                st.caption("Tags: " + plain(", ".join(persona.tags)))
             for label, text in (
                 ("Description", persona.description),
                 ("Personality", persona.personality),
@@ -188,7 +188,7 @@ def _cancel_delete() -> None:
 def confirm_delete(persona: Persona) -> None:
     count = store.count(persona.id)
     st.markdown(
-        f"**{md(persona.name)}** will be deleted with everything they remember: "
+        f"**{plain(persona.name)}** will be deleted with everything they remember: "
         f"**{plural(count, 'memory', 'memories')}** "
         "(the background and every conversation), and the avatar. This cannot be undone."
     )
@@ -234,7 +234,7 @@ def import_card(upload: UploadedFile) -> None:
     try:
         parsed = parse_card(upload.getvalue(), upload.name)
     except CardError as exc:
-        st.error(md(str(exc)), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         return
     persona, notes = parsed.persona, []
     if parsed.avatar_png:
@@ -307,7 +307,7 @@ def save(persona: Persona, avatar: bytes | None, remove_avatar: bool) -> bool:
         try:
             library.save_avatar(persona.id, avatar)
         except AvatarError as exc:
-            st.error(md(str(exc)), icon=":material/error:")
+            st.error(plain(str(exc)), icon=":material/error:")
             return False
     elif remove_avatar:
         library.delete_avatar(persona.id)

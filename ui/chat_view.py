@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import streamlit as st
 
 from memory import Memory
+from ui.safe_text import markdown, markdown_stream, plain
 
 USER_AVATAR = ":material/person:"
 PERSONA_AVATAR = ":material/theater_comedy:"
 
-
-_IMAGE = re.compile(r"!\[")
-
-
-def safe_markdown(text: str) -> str:
-    """Markdown as written, but images become plain text: an image in a message or a card would
-    make the browser fetch a URL (a tracking pixel, an outbound call). Raw HTML is never rendered
-    (Streamlit escapes it unless told otherwise)."""
-    return _IMAGE.sub(r"!\\[", text)
-
-
-def safe_stream(tokens: Iterable[str]) -> Iterator[str]:
-    """:func:`safe_markdown` for a stream, holding back a trailing "!" until the next token."""
-    pending = ""
-    for token in tokens:
-        text = pending + token
-        pending = "!" if text.endswith("!") else ""
-        yield safe_markdown(text[: len(text) - len(pending)])
-    if pending:
-        yield pending
+#: The names the chat page uses (see ui.safe_text).
+safe_markdown = markdown
+safe_stream = markdown_stream
 
 
 def avatar(role: str, persona_avatar: str | None = None) -> str:
@@ -45,7 +28,7 @@ def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[s
         return
     with st.expander(f"Memories used ({len(memories)})", icon=":material/psychology:"):
         if lore:
-            st.caption("Lorebook: " + ", ".join(lore))
+            st.caption("Lorebook: " + ", ".join(plain(label) for label in lore))
         for memory in memories:
             label = memory.kind if memory.kind == "background" else f"{memory.role} turn, {memory.created_at:%Y-%m-%d}"
             score = f"{memory.score:.2f}" if memory.score is not None else "–"
@@ -69,6 +52,6 @@ def message(
 
 
 def body(text: str, interrupted: bool = False) -> None:
-    st.markdown(safe_markdown(text))
+    st.markdown(markdown(text))
     if interrupted:
         st.caption(":material/warning: This reply was interrupted.")

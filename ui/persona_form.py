@@ -1,8 +1,8 @@
 """The Personas page's parts: the Character Card V2 form, the lorebook table, avatars, the background's
 ingest into memory, and card exports.
 
-Everything a user or a card wrote is shown as text: as widget values, with ``st.text``, or escaped
-with :func:`md` where Streamlit renders Markdown (titles, labels, alerts). Never as HTML.
+Everything a user or a card wrote is shown as text: as widget values, with ``st.text``, or through
+``ui.safe_text.plain`` where Streamlit renders Markdown (titles, labels, alerts). Never as HTML.
 """
 
 from __future__ import annotations
@@ -34,17 +34,6 @@ CARD_TYPES = ("png", "json")
 MAX_CARD_MB = MAX_CARD_BYTES // 2**20
 MAX_AVATAR_MB = MAX_AVATAR_BYTES // 2**20
 DEFAULT_INSERTION_ORDER = 100  # SillyTavern's default for a new entry
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
-
-
-def md(text: str) -> str:
-    """``text`` with its Markdown and HTML characters escaped, for places Streamlit renders Markdown.
-
-    An image link in a card's name would otherwise load a remote image, and ``<`` start HTML.
-    """
-    return _MARKDOWN.sub(r"\\\1", text)
-
 
 # --- the form ---------------------------------------------------------------------------------
 
