@@ -9,7 +9,7 @@ from functools import partial
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from personas import Persona
+from personas import Persona, limits
 from personas.cards import CardError, parse_card
 from personas.library import AvatarError
 from personas.model import make_id
@@ -165,7 +165,7 @@ def actions(persona: Persona) -> None:
             mime="image/png",
             key=f"export_png_{persona.id}",
             icon=":material/image:",
-            help="The avatar with the card (V2 and V3) inside, for SillyTavern and other apps.",
+            help="The avatar with the card (V2) inside, for SillyTavern and other apps.",
             on_click="ignore",
         )
         st.button(
@@ -302,7 +302,13 @@ def _stop_editing() -> None:
 
 
 def save(persona: Persona, avatar: bytes | None, remove_avatar: bool) -> bool:
-    """Store the card and its avatar; False (with a message, nothing stored) when the avatar is refused."""
+    """Store the card and its avatar; False (with a message, nothing stored) when the card is over a
+    limit (it could not be exported and imported again) or the avatar is refused."""
+    try:
+        limits.check(persona)
+    except limits.LimitError as exc:
+        st.error(plain(str(exc)), icon=":material/error:")
+        return False
     if avatar is not None:
         try:
             library.save_avatar(persona.id, avatar)

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from memory import MemoryStore
 from personas import Persona, PersonaLibrary
 from personas.cards import export_json, export_png, parse_card
+from personas.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from tests.test_app import app_env, new_app  # noqa: F401  (the fixture, and the app that uses it)
 from ui import persona_form
 from ui.persona_form import BACKGROUND_SOURCE, ingest_background, lore_from_rows, lore_rows
@@ -466,4 +467,24 @@ def test_ingest_reports_progress_when_the_store_can(store_type: type[_Store]) ->
     assert ingest_background(fake, "p", "text", replace_old=True) == (3 if store_type is _NewStore else 1)
     assert fake.calls[0]["source"] == BACKGROUND_SOURCE
     assert ("progress" in fake.calls[0]) == (store_type is _NewStore)
+
+
+# --- limits and cards that cannot fit ---------------------------------------------------------
+
+
+def test_the_form_takes_at_most_the_limits() -> None:
+    at = personas_page()
+    assert at.text_input(key="new_persona_name").proto.max_chars == MAX_NAME_CHARS
+    assert at.text_area(key="new_persona_background").proto.max_chars == MAX_TEXT_CHARS
+
+
+def test_a_card_too_large_to_export_is_not_created(data_dir) -> None:
+    at = personas_page()
+    at.text_input(key="new_persona_name").input("Huge")
+    for field in ("description", "first_mes", "background", "personality", "scenario"):
+        at.text_area(key=f"new_persona_{field}").input("😀" * MAX_TEXT_CHARS)  # 2 MB each in UTF-8
+    at.button(key="create_persona").click().run()
+    assert not at.exception
+    assert "bytes as JSON; the limit is 8,388,608 (8 MB)" in shown(at.error[0].value)
+    assert len(library(data_dir).list()) == 3  # nothing stored
 
