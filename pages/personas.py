@@ -68,19 +68,32 @@ def main() -> None:
 
 
 def flash(place: str) -> None:
-    """Show the message the last action left for this place ("top", "create"), or as a toast ("toast")."""
+    """Show the message the last action left for this place ("top", "create"), or as a toast ("toast"),
+    with its warnings."""
     message = st.session_state.get(FLASH)
     if not message or message[0] not in (place, "toast"):
         return
     del st.session_state[FLASH]
-    if message[0] == "toast":
-        st.toast(message[1], icon=":material/check_circle:")
+    where, text, warnings = message
+    if where == "toast":
+        st.toast(text, icon=":material/check_circle:")
     else:
-        st.success(message[1], icon=":material/check_circle:")
+        st.success(text, icon=":material/check_circle:")
+    for warning in warnings:
+        st.warning(warning, icon=":material/warning:")
 
 
-def _flash(place: str, message: str) -> None:
-    st.session_state[FLASH] = (place, plain(message))
+def _flash(place: str, message: str, warnings: list[str] | None = None) -> None:
+    st.session_state[FLASH] = (place, plain(message), [plain(w) for w in warnings or []])
+
+
+def misfits(persona: Persona) -> list[str]:
+    """What of the card will not fit in the model's context window (as set in this session)."""
+    from ui.reply import fit_warnings  # LangChain: loaded when a card is saved, not with the page
+
+    window = st.session_state.get("context_window", app.llm.context_window)
+    reply = st.session_state.get("max_tokens", app.llm.sampling.max_tokens)
+    return fit_warnings(persona, app.user_name, int(window), int(reply))
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -244,7 +257,7 @@ def import_card(upload: UploadedFile) -> None:
             notes.append(f" Its image was not kept as the avatar: {exc}")
     library.save(persona)
     ingest_background(store, persona.id, persona.background)
-    _flash("top", f"Imported {persona.name}." + "".join(notes))
+    _flash("top", f"Imported {persona.name}." + "".join(notes), misfits(persona))
     st.rerun()
 
 
@@ -266,7 +279,7 @@ def create_form() -> None:
     ingest_background(store, persona.id, persona.background)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{NEW}_")]:
         del st.session_state[key]  # an empty form for the next one
-    _flash("create", f"Created {persona.name}.")
+    _flash("create", f"Created {persona.name}.", misfits(persona))
     st.rerun()
 
 
@@ -293,7 +306,7 @@ def edit_dialog(persona: Persona) -> None:
     if changed.background != persona.background:
         ingest_background(store, persona.id, changed.background, replace_old=True)
     _stop_editing()
-    _flash("toast", f"Saved {changed.name}.")
+    _flash("top" if (warnings := misfits(changed)) else "toast", f"Saved {changed.name}.", warnings)
     st.rerun()
 
 

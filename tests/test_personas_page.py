@@ -14,6 +14,7 @@ from memory import MemoryStore
 from personas import Persona, PersonaLibrary
 from personas.cards import export_json, export_png, parse_card
 from personas.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
+from personas.lorebook import MAX_ACTIVE_ENTRIES
 from tests.test_app import app_env, new_app  # noqa: F401  (the fixture, and the app that uses it)
 from ui import persona_form
 from ui.persona_form import BACKGROUND_SOURCE, ingest_background, lore_from_rows, lore_rows
@@ -472,6 +473,14 @@ def test_ingest_reports_progress_when_the_store_can(store_type: type[_Store]) ->
 # --- limits and cards that cannot fit ---------------------------------------------------------
 
 
+def crowded_card(**data: object) -> bytes:
+    """A card whose 20,000 always-on lorebook entries cannot all go into a prompt."""
+    entries = [{"keys": [], "content": f"Fact {i}.", "constant": True, "enabled": True, "insertion_order": i,
+                "extensions": {}} for i in range(20_000)]  # fmt: skip
+    book = {"extensions": {}, "entries": entries}
+    return export_json(Persona(id="crowd-1", name="Crowded", first_mes="Hello.", character_book=book, **data))
+
+
 def test_the_form_takes_at_most_the_limits() -> None:
     at = personas_page()
     assert at.text_input(key="new_persona_name").proto.max_chars == MAX_NAME_CHARS
@@ -488,3 +497,24 @@ def test_a_card_too_large_to_export_is_not_created(data_dir) -> None:
     assert "bytes as JSON; the limit is 8,388,608 (8 MB)" in shown(at.error[0].value)
     assert len(library(data_dir).list()) == 3  # nothing stored
 
+
+def test_a_card_that_cannot_fit_is_imported_with_warnings(data_dir) -> None:
+    at = import_file(personas_page(), "crowded.json", crowded_card(description="word " * 20_000), "application/json")
+    assert not at.exception and not at.error
+    assert shown(at.success[0].value) == "Imported Crowded."
+    warnings = [shown(w.value) for w in at.warning]
+    assert any("no message would fit" in w for w in warnings)
+    assert any("of the lorebook's 20,000 always-on entries do not fit" in w for w in warnings)
+
+
+def test_a_card_with_20000_always_on_entries_still_chats(data_dir) -> None:
+    at = import_file(personas_page(), "crowded.json", crowded_card(), "application/json")
+    assert any("always-on entries do not fit" in shown(w.value) for w in at.warning)
+    chat = new_app()
+    chat.sidebar.selectbox(key="_persona").set_value(by_name(data_dir, "Crowded").id).run()
+    chat.chat_input[0].set_value("Hello there").run()
+    assert not chat.exception and not chat.error
+    reply = chat.chat_message[2]
+    assert reply.name == "assistant" and reply.markdown[0].value.strip()
+    (lore,) = [c.value for c in reply.expander[0].caption if c.value.startswith("Lorebook: ")]
+    assert lore.count(",") == MAX_ACTIVE_ENTRIES - 1  # the first entries in order, up to the cap
