@@ -4,7 +4,9 @@ import streamlit as st
 
 from ui.navigation import mark_framed
 
-st.set_page_config(page_title="Persona Chat", page_icon=":material/forum:", layout="wide")
+# An emoji icon: Streamlit draws it as an inline SVG. A ":material/…:" icon would make the browser
+# fetch the favicon from Google's font servers on every page (the README promises no outbound calls).
+st.set_page_config(page_title="Persona Chat", page_icon="💬", layout="wide")
 mark_framed()
 
 navigation = st.navigation(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from llm import PromptParts, assemble
-from llm.assembly import Role
-from llm.prompts import persona_prompt, substitute
+from llm.assembly import TEMPLATE_OVERHEAD, Role, approx_tokens
+from llm.prompts import notes_block, persona_prompt, substitute
 from llm.thinking import strip_thinking
 from memory import Memory, MemoryStore
 from personas import Persona
@@ -69,9 +70,15 @@ def prepare_reply(
     history = recent_history(turns, greeting)
     window_ids = {t.id for t in turns[history_start(len(turns)) :]} | set(exclude)
     memories = store.recall(persona.id, message, k=recall_k, exclude=window_ids)
-    lore = active_entries(persona.character_book, [text for _, text in history] + [message])
+    system = persona_prompt(persona, user_name)
+    lore = active_entries(
+        persona.character_book,
+        [text for _, text in history] + [message],
+        count_tokens=partial(_lore_tokens, persona.name, user_name),
+        room=lore_room(system, message, budget),
+    )
     parts = assemble(
-        persona_prompt(persona, user_name),
+        system,
         [m.as_prompt_line() for m in memories],
         history,
         message,
@@ -79,6 +86,49 @@ def prepare_reply(
         lore=[substitute(e.content, persona.name, user_name) for e in lore],
     )
     return PreparedReply(parts, memories[: len(parts.memories)], lore)
+
+
+def lore_room(system: str, message: str, budget: int) -> int:
+    """Tokens the lorebook entries may take: what the persona, the message, the template and the
+    world information's heading leave of ``budget``. Entries never make a prompt too long, since
+    ``assemble`` does not cut them."""
+    heading = approx_tokens(notes_block([], [""]))
+    return max(0, budget - approx_tokens(system) - approx_tokens(message) - TEMPLATE_OVERHEAD - heading)
+
+
+def _lore_tokens(char: str, user: str, line: str) -> int:
+    """An entry's prompt line as the model gets it: with ``{{char}}`` and ``{{user}}`` replaced."""
+    return approx_tokens(substitute(line, char, user))
+
+
+def fit_warnings(persona: Persona, user_name: str, context_window: int, reply_tokens: int) -> list[str]:
+    """What about this card will not fit in the model's context window: said when a card is
+    imported or saved, rather than found out in the chat."""
+    budget = context_window - reply_tokens
+    fixed = approx_tokens(persona_prompt(persona, user_name)) + TEMPLATE_OVERHEAD
+    found = []
+    if fixed + approx_tokens("Hi") > budget:
+        found.append(
+            f"{persona.name}'s card takes about {fixed:,} tokens of every prompt (description, personality, "
+            f"scenario, example dialogue, instructions), and {budget:,} are left by a context window of "
+            f"{context_window:,} with {reply_tokens:,} for the reply: no message would fit. Shorten those fields, "
+            "or load the model with a larger context and set it in the chat's sidebar."
+        )
+    entries = persona.character_book.get("entries") if isinstance(persona.character_book, dict) else None
+    if isinstance(entries, list):
+        always = [e for e in map(LoreEntry.from_dict, entries) if e and e.enabled and e.constant and e.content.strip()]
+        kept = active_entries(
+            persona.character_book,
+            [],
+            count_tokens=partial(_lore_tokens, persona.name, user_name),
+            room=lore_room(persona_prompt(persona, user_name), "", budget),
+        )
+        if len(kept) < len(always):
+            found.append(
+                f"{len(always) - len(kept):,} of the lorebook's {len(always):,} always-on entries do not fit in its "
+                "token budget (or in what the context window leaves) and will be left out of every prompt."
+            )
+    return found
 
 
 def exchanges(turns: Sequence[Memory]) -> list[list[Memory]]:

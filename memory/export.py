@@ -1,14 +1,39 @@
-"""Conversations and memories as files: Markdown, SillyTavern JSONL, JSON and CSV."""
+"""Conversations and memories as files: Markdown, SillyTavern JSONL, JSON and CSV.
+
+The texts come from the user, cards and the model, and the files are opened in other programs,
+so the formats that run things are defused: the Markdown carries no live HTML and no images (a
+Markdown viewer would render ``<img src=…>`` or fetch ``![](…)``), and no CSV cell starts with a
+character that makes a spreadsheet read it as a formula.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from memory.models import Memory
+
+#: Cells a spreadsheet would evaluate (OWASP, "CSV injection"): they get a leading ``'``.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NAME_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:])")
+
+
+def markdown_text(text: str) -> str:
+    """A message for a Markdown file: ``<`` as ``&lt;`` (no HTML tags, no autolinks) and ``![`` as
+    ``!\\[`` (no images). Inside code blocks too, where they then show as written here: where a
+    renderer sees code depends on its extensions (math, admonitions…), and a guess wrong the
+    other way would leave HTML live."""
+    return text.replace("<", "&lt;").replace("![", "!\\[")
+
+
+def markdown_name(name: str) -> str:
+    """A name in a heading or in bold: shown as written, whatever Markdown or HTML it holds."""
+    escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _NAME_MARKDOWN.sub(r"\\\1", " ".join(escaped.split()))
 
 
 def _speaker(turn: Memory, persona_name: str, user_name: str) -> str:
@@ -16,16 +41,17 @@ def _speaker(turn: Memory, persona_name: str, user_name: str) -> str:
 
 
 def conversation_markdown(persona_name: str, user_name: str, greeting: str, turns: Sequence[Memory]) -> str:
-    """A readable transcript: one section per message, with its time."""
+    """A readable transcript: one section per message, with its time (see :func:`markdown_text`)."""
     started = turns[0].created_at if turns else datetime.now(UTC)
-    lines = [f"# {persona_name} and {user_name}", "", f"*Conversation started {started:%Y-%m-%d %H:%M} UTC*", ""]
+    persona, user = markdown_name(persona_name), markdown_name(user_name)
+    lines = [f"# {persona} and {user}", "", f"*Conversation started {started:%Y-%m-%d %H:%M} UTC*", ""]
     if greeting:
-        lines += [f"**{persona_name}**", "", greeting, ""]
+        lines += [f"**{persona}**", "", markdown_text(greeting), ""]
     for turn in turns:
         lines += [
-            f"**{_speaker(turn, persona_name, user_name)}** · {turn.created_at:%Y-%m-%d %H:%M}",
+            f"**{persona if turn.role == 'assistant' else user}** · {turn.created_at:%Y-%m-%d %H:%M}",
             "",
-            turn.text,
+            markdown_text(turn.text),
             "",
         ]
     return "\n".join(lines)
@@ -63,9 +89,15 @@ def memories_json(memories: Sequence[Memory]) -> str:
     return json.dumps([_row(m) for m in memories], ensure_ascii=False, indent=2)
 
 
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: ``'`` before a leading ``=``, ``+``, ``-``, ``@``, tab or CR."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def memories_csv(memories: Sequence[Memory]) -> str:
+    """The memories as CSV, every cell defused (see :func:`_cell`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FIELDS)
     writer.writeheader()
-    writer.writerows(_row(m) for m in memories)
+    writer.writerows({name: _cell(value) for name, value in _row(m).items()} for m in memories)
     return buffer.getvalue()

@@ -12,6 +12,7 @@ import streamlit as st
 
 from llm.errors import LLMError
 from ui import chat_view, navigation, resources, sidebar
+from ui.safe_text import plain
 
 navigation.require_app_frame()
 
@@ -24,7 +25,7 @@ persona = sidebar.persona_picker(library)
 if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
-st.title(persona.name)
+st.title(plain(persona.name))
 choices: dict[str, int] = st.session_state.setdefault("choices", {})  # chosen alternative per reply
 # the page's parts, in the same places in every run: a run that follows a reply for seconds
 # replaces what the last run drew there at once (not only when it ends)
@@ -34,7 +35,7 @@ with resources.store_guard(app.store):
     service = resources.chat_service(app)
     conversation_id = sidebar.conversation_picker(service.store, persona)
     chat = service.conversation(persona.id, conversation_id)
-    with st.spinner(f"Reading {persona.name}'s background into memory…"):
+    with st.spinner(f"Reading {plain(persona.name)}'s background into memory…"):
         service.ingest_background(persona)
     view = chat.view(choices)
 avatar_file = library.avatar_path(persona.id)

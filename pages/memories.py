@@ -10,6 +10,7 @@ import streamlit as st
 from memory import Memory
 from memory.export import memories_csv, memories_json
 from ui import navigation, resources, sidebar
+from ui.safe_text import plain
 
 navigation.require_app_frame()
 
@@ -26,7 +27,7 @@ if persona is None:
 
 def recall_probe() -> None:
     """Type a message, see what the persona would recall for it and why."""
-    query = st.text_input(f"What would {persona.name} recall for…", placeholder="type a message", key="probe")
+    query = st.text_input(f"What would {plain(persona.name)} recall for…", placeholder="type a message", key="probe")
     if not query.strip():
         return
     found = store.recall(persona.id, query, k=10)
@@ -154,7 +155,7 @@ def timeline() -> None:
         st.bar_chart({"turns": days}, height=160)
 
 
-st.title(f"What {persona.name} remembers")
+st.title(f"What {plain(persona.name)} remembers")
 if flash := st.session_state.pop("memories_flash", None):
     st.success(flash, icon=":material/check_circle:")
 confirm_delete()

@@ -9,7 +9,7 @@ from functools import partial
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from personas import Persona
+from personas import Persona, limits
 from personas.cards import CardError, parse_card
 from personas.library import AvatarError
 from personas.model import make_id
@@ -23,10 +23,10 @@ from ui.persona_form import (
     card_png,
     export_name,
     ingest_background,
-    md,
     persona_form,
     thumbnail,
 )
+from ui.safe_text import plain
 
 navigation.require_app_frame()
 
@@ -68,19 +68,32 @@ def main() -> None:
 
 
 def flash(place: str) -> None:
-    """Show the message the last action left for this place ("top", "create"), or as a toast ("toast")."""
+    """Show the message the last action left for this place ("top", "create"), or as a toast ("toast"),
+    with its warnings."""
     message = st.session_state.get(FLASH)
     if not message or message[0] not in (place, "toast"):
         return
     del st.session_state[FLASH]
-    if message[0] == "toast":
-        st.toast(message[1], icon=":material/check_circle:")
+    where, text, warnings = message
+    if where == "toast":
+        st.toast(text, icon=":material/check_circle:")
     else:
-        st.success(message[1], icon=":material/check_circle:")
+        st.success(text, icon=":material/check_circle:")
+    for warning in warnings:
+        st.warning(warning, icon=":material/warning:")
 
 
-def _flash(place: str, message: str) -> None:
-    st.session_state[FLASH] = (place, md(message))
+def _flash(place: str, message: str, warnings: list[str] | None = None) -> None:
+    st.session_state[FLASH] = (place, plain(message), [plain(w) for w in warnings or []])
+
+
+def misfits(persona: Persona) -> list[str]:
+    """What of the card will not fit in the model's context window (as set in this session)."""
+    from chat.prompting import fit_warnings  # LangChain: loaded when a card is saved, not with the page
+
+    window = st.session_state.get("context_window", app.llm.context_window)
+    reply = st.session_state.get("max_tokens", app.llm.sampling.max_tokens)
+    return fit_warnings(persona, app.user_name, int(window), int(reply))
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -90,7 +103,7 @@ def persona_entry(persona: Persona) -> None:
     """One persona: the avatar beside an expander with the actions and the card's summary."""
     with st.container(horizontal=True, vertical_alignment="top", gap="small"):
         st.image(thumbnail(library, persona, 80), width=40)
-        with st.expander(md(persona.name)):
+        with st.expander(plain(persona.name)):
             actions(persona)
             summary(persona)
 
@@ -101,7 +114,7 @@ def summary(persona: Persona) -> None:
             st.image(avatar, width=120)
         with st.container():
             if persona.tags:
-                st.caption(md("Tags: " + ", ".join(persona.tags)))
+                st.caption("Tags: " + plain(", ".join(persona.tags)))
             for label, text in (
                 ("Description", persona.description),
                 ("Personality", persona.personality),
@@ -165,7 +178,7 @@ def actions(persona: Persona) -> None:
             mime="image/png",
             key=f"export_png_{persona.id}",
             icon=":material/image:",
-            help="The avatar with the card (V2 and V3) inside, for SillyTavern and other apps.",
+            help="The avatar with the card (V2) inside, for SillyTavern and other apps.",
             on_click="ignore",
         )
         st.button(
@@ -188,7 +201,7 @@ def _cancel_delete() -> None:
 def confirm_delete(persona: Persona) -> None:
     count = store.count(persona.id)
     st.markdown(
-        f"**{md(persona.name)}** will be deleted with everything they remember: "
+        f"**{plain(persona.name)}** will be deleted with everything they remember: "
         f"**{plural(count, 'memory', 'memories')}** "
         "(the background and every conversation), and the avatar. This cannot be undone."
     )
@@ -234,7 +247,7 @@ def import_card(upload: UploadedFile) -> None:
     try:
         parsed = parse_card(upload.getvalue(), upload.name)
     except CardError as exc:
-        st.error(md(str(exc)), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         return
     persona, notes = parsed.persona, []
     if parsed.avatar_png:
@@ -244,7 +257,7 @@ def import_card(upload: UploadedFile) -> None:
             notes.append(f" Its image was not kept as the avatar: {exc}")
     library.save(persona)
     ingest_background(store, persona.id, persona.background)
-    _flash("top", f"Imported {persona.name}." + "".join(notes))
+    _flash("top", f"Imported {persona.name}." + "".join(notes), misfits(persona))
     st.rerun()
 
 
@@ -266,7 +279,7 @@ def create_form() -> None:
     ingest_background(store, persona.id, persona.background)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{NEW}_")]:
         del st.session_state[key]  # an empty form for the next one
-    _flash("create", f"Created {persona.name}.")
+    _flash("create", f"Created {persona.name}.", misfits(persona))
     st.rerun()
 
 
@@ -293,7 +306,7 @@ def edit_dialog(persona: Persona) -> None:
     if changed.background != persona.background:
         ingest_background(store, persona.id, changed.background, replace_old=True)
     _stop_editing()
-    _flash("toast", f"Saved {changed.name}.")
+    _flash("top" if (warnings := misfits(changed)) else "toast", f"Saved {changed.name}.", warnings)
     st.rerun()
 
 
@@ -302,12 +315,18 @@ def _stop_editing() -> None:
 
 
 def save(persona: Persona, avatar: bytes | None, remove_avatar: bool) -> bool:
-    """Store the card and its avatar; False (with a message, nothing stored) when the avatar is refused."""
+    """Store the card and its avatar; False (with a message, nothing stored) when the card is over a
+    limit (it could not be exported and imported again) or the avatar is refused."""
+    try:
+        limits.check(persona)
+    except limits.LimitError as exc:
+        st.error(plain(str(exc)), icon=":material/error:")
+        return False
     if avatar is not None:
         try:
             library.save_avatar(persona.id, avatar)
         except AvatarError as exc:
-            st.error(md(str(exc)), icon=":material/error:")
+            st.error(plain(str(exc)), icon=":material/error:")
             return False
     elif remove_avatar:
         library.delete_avatar(persona.id)

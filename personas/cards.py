@@ -3,7 +3,8 @@
 Plain Python; never imports Streamlit. Cards come from strangers, so parsing is defensive: the size is
 checked before anything is parsed, PNG chunks are read by hand (only the card's own text chunks are
 inflated, with a cap), every field is type-checked, and every refusal is a :class:`CardError` whose
-message tells the user what is wrong.
+message tells the user what is wrong. Import and export share ``personas.limits``: a card that
+imports exports within them, and what we export imports again.
 
 Spec: https://github.com/malfoyslastname/character-card-spec-v2 (V3 keeps the V2 fields and adds some;
 we keep the ones we do not use in ``Persona.extra``).
@@ -17,6 +18,7 @@ import colorsys
 import hashlib
 import io
 import json
+import math
 import re
 import struct
 import warnings
@@ -25,15 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from personas import limits
+from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_DEPTH, MAX_TEXT_CHARS, LimitError, card_json
 from personas.model import CARD_SPEC, EXTENSION_KEY, Persona, make_id
 
-MAX_CARD_BYTES = 20 * 1024 * 1024
-MAX_FIELD_CHARS = 1_000_000  # a 50,000-word background is about 300,000
-MAX_DEPTH = 64  # JSON nesting; real cards need about 5
 MAX_AVATAR_PIXELS = 8192 * 8192  # below Pillow's own decompression-bomb limit
 
 V3_SPEC = "chara_card_v3"
-V3_SPEC_VERSION = "3.0"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORDS = ("ccv3", "chara")  # PNG text-chunk keywords, preferred first
 TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
@@ -62,7 +62,7 @@ class CardError(ValueError):
 @dataclass(frozen=True)
 class ParsedCard:
     persona: Persona  # with a new id
-    avatar_png: bytes | None = None  # the PNG file itself when the card was a PNG
+    avatar_png: bytes | None = None  # the image without its card chunks, when the card was a PNG
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -84,10 +84,17 @@ def _parse(data: bytes) -> ParsedCard:
         raise CardError(f"it is {len(data) / 2**20:.1f} MB and cards are limited to {MAX_CARD_BYTES // 2**20} MB.")
     if not data.startswith(PNG_SIGNATURE):
         return ParsedCard(_persona(_json(data, "the file", "the file is neither a PNG image nor UTF-8 JSON text.")))
-    keyword, payload = _card_chunk(data)
-    source = f"the '{keyword}' text in the PNG"
-    card = _json(_unbase64(payload, keyword), source, f"{source} is not UTF-8 text.")
-    return ParsedCard(_persona(card), avatar_png=data)
+    failures: list[CardError] = []
+    for keyword, kind, rest in _card_chunks(data):  # ccv3 first; chara when ccv3 is unusable
+        source = f"the '{keyword}' text in the PNG"
+        try:
+            card = _json(_unbase64(_text_payload(kind, rest, keyword), keyword), source, f"{source} is not UTF-8 text.")
+            return ParsedCard(_persona(card), avatar_png=_without_card_chunks(data))
+        except CardError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    raise CardError("the PNG has no 'chara' or 'ccv3' text chunk, so it is a plain image with no card in it.")
 
 
 def _json(raw: bytes, source: str, not_text: str) -> Any:
@@ -112,6 +119,10 @@ def _reject_constant(name: str) -> Any:
 def _persona(card: Any) -> Persona:
     data = _check_fields(_card_data(_clean(card, "", 0)))
     persona = Persona.from_card({"data": data})
+    try:
+        limits.check(persona)  # so that it exports, and the export imports again
+    except LimitError as exc:
+        raise CardError(str(exc)[0].lower() + str(exc)[1:]) from None
     return replace(persona, id=make_id(persona.name))
 
 
@@ -162,12 +173,14 @@ def _clean(value: Any, path: str, depth: int) -> Any:
     if isinstance(value, dict):
         cleaned = {_clean_text(k, path): v for k, v in value.items()}
         return {k: _clean(v, f"{path}.{k}" if path else k, depth + 1) for k, v in cleaned.items()}
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999 reads as inf, which JSON cannot write
+        raise CardError(f"'{path}' is a number too large for JSON.")
     return value
 
 
 def _clean_text(text: str, path: str) -> str:
-    if len(text) > MAX_FIELD_CHARS:
-        raise CardError(f"'{path}' is {len(text):,} characters long; the limit is {MAX_FIELD_CHARS:,}.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise CardError(f"'{path}' is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}.")
     # JSON may escape lone surrogates ("\ud800"), which cannot be written back as UTF-8.
     return LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
@@ -209,19 +222,22 @@ def _card_keyword(kind: bytes, body: memoryview) -> str | None:
     return keyword if keyword in CARD_KEYWORDS else None
 
 
-def _card_chunk(png: bytes) -> tuple[str, bytes]:
-    """The keyword and base64 payload of the card's text chunk (``ccv3`` over ``chara``)."""
-    found: dict[str, bytes] = {}
+def _card_chunks(png: bytes) -> list[tuple[str, bytes, bytes]]:
+    """``(keyword, chunk type, text after the keyword)`` of the card's text chunks, the first of
+    each keyword, ``ccv3`` before ``chara``; the header is checked on the way."""
+    found: dict[str, tuple[bytes, bytes]] = {}
     for index, (kind, body, _) in enumerate(_chunks(png)):
         if index == 0:
             _check_header(kind, body)
         keyword = _card_keyword(kind, body)
         if keyword and keyword not in found:
-            found[keyword] = _text_payload(kind, bytes(body).partition(b"\x00")[2], keyword)
-    for keyword in CARD_KEYWORDS:
-        if keyword in found:
-            return keyword, found[keyword]
-    raise CardError("the PNG has no 'chara' or 'ccv3' text chunk, so it is a plain image with no card in it.")
+            found[keyword] = (kind, bytes(body).partition(b"\x00")[2])
+    return [(keyword, *found[keyword]) for keyword in CARD_KEYWORDS if keyword in found]
+
+
+def _without_card_chunks(png: bytes) -> bytes:
+    """The PNG without its card text chunks: the avatar, which alone must fit MAX_AVATAR_BYTES."""
+    return PNG_SIGNATURE + b"".join(bytes(whole) for kind, body, whole in _chunks(png) if not _card_keyword(kind, body))
 
 
 def _check_header(kind: bytes, body: memoryview) -> None:
@@ -272,49 +288,59 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def export_json(persona: Persona) -> bytes:
-    """The persona as a Character Card V2 JSON file (UTF-8, indented)."""
-    return json.dumps(persona.to_card(), ensure_ascii=False, indent=2).encode("utf-8")
+    """The persona as a Character Card V2 JSON file (compact UTF-8, as ``personas.limits`` sizes it)."""
+    return card_json(persona.to_card())
 
 
 def export_png(persona: Persona, avatar_png: bytes | None = None) -> bytes:
-    """A PNG card: the avatar (or a placeholder) with ``chara`` (V2) and ``ccv3`` (V3) text chunks.
+    """A PNG card: the avatar (or a placeholder) with the card (V2) in one ``chara`` text chunk.
 
-    Any card chunks already in the avatar are replaced. Like SillyTavern, the V3 form is the V2 card
-    with the spec changed, so an export reads back identically whichever chunk a reader prefers.
+    Any card chunks already in the avatar are replaced; an avatar over ``MAX_AVATAR_BYTES`` is
+    scaled down until it fits, so that the card imports again. SillyTavern and the other readers
+    that prefer a V3 ``ccv3`` chunk fall back to ``chara``.
     """
     png = _avatar(avatar_png) if avatar_png is not None else _placeholder(persona.name)
-    card = persona.to_card()
-    new_chunks = b"".join(
-        _chunk(b"tEXt", keyword.encode() + b"\x00" + base64.b64encode(json.dumps(form, ensure_ascii=False).encode()))
-        for keyword, form in (("chara", card), ("ccv3", {**card, "spec": V3_SPEC, "spec_version": V3_SPEC_VERSION}))
-    )
+    card = _chunk(b"tEXt", b"chara\x00" + base64.b64encode(export_json(persona)))
     out = [PNG_SIGNATURE]
     for index, (kind, body, whole) in enumerate(_chunks(png)):
         if index == 0:
             _check_header(kind, body)  # so that what we export, we import
         if kind == b"IEND":
-            out.append(new_chunks)
+            out.append(card)
         if not _card_keyword(kind, body):
             out.append(whole)
     return b"".join(out)
 
 
 def _avatar(image: bytes) -> bytes:
-    """The avatar as PNG bytes (converted if it is another format); refuses what Pillow cannot read safely."""
+    """The avatar as PNG bytes without card chunks (converted if it is another format, scaled down
+    if it is over MAX_AVATAR_BYTES); refuses what Pillow cannot read safely."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # respect MAX_IMAGE_PIXELS
-            with Image.open(io.BytesIO(image)) as img:
-                if image.startswith(PNG_SIGNATURE):
+            if image.startswith(PNG_SIGNATURE):
+                with Image.open(io.BytesIO(image)) as img:
                     img.verify()
-                    return image
-                buffer = io.BytesIO()
-                img.convert("RGBA").save(buffer, "PNG")
-                return buffer.getvalue()
+                png = _without_card_chunks(image)
+                if len(png) <= MAX_AVATAR_BYTES:
+                    return png
+            with Image.open(io.BytesIO(image)) as img:  # another format, or too large: re-encoded
+                return _png_within(img.convert("RGBA"), MAX_AVATAR_BYTES)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise CardError(f"the avatar is not an image this app can use ({exc}).") from None
+
+
+def _png_within(img: Any, limit: int) -> bytes:
+    """``img`` as a PNG of at most ``limit`` bytes, scaled down as far as that takes."""
+    while True:
+        buffer = io.BytesIO()
+        img.save(buffer, "PNG")
+        if buffer.tell() <= limit or min(img.size) <= 1:
+            return buffer.getvalue()
+        scale = max(0.1, min(0.9, (limit / buffer.tell()) ** 0.5))
+        img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))))
 
 
 def _placeholder(name: str) -> bytes:

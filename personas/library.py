@@ -9,10 +9,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from personas.limits import MAX_AVATAR_BYTES
 from personas.model import Persona, is_valid_id
 
 SAMPLES = Path(__file__).parent / "samples"
-MAX_AVATAR_BYTES = 8 * 1024 * 1024
 MAX_AVATAR_SIDE = 8192
 AVATAR_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 

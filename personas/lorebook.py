@@ -6,6 +6,11 @@ skipped, never fatal.
 Keys match as substrings, as SillyTavern does by default ("cat" also matches "category"); whole-word
 matching would be a possible improvement. ``recursive_scanning``, ``priority`` and ``position`` are
 kept on the entries but not acted on here.
+
+The budget counts what an entry costs in the prompt (its line, bullet and line break included,
+after ``{{char}}`` is replaced when the caller's counter does that), entries with no content are
+left out, and at most ``MAX_ACTIVE_ENTRIES`` are taken: a card with thousands of always-on
+entries cannot crowd the rest of the prompt out.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from typing import Any
 
 DEFAULT_SCAN_DEPTH = 4
 DEFAULT_TOKEN_BUDGET = 500
+#: Entries in one prompt, at most (their labels are also stored with the reply).
+MAX_ACTIVE_ENTRIES = 32
+#: Characters of an entry's label shown under a reply.
+MAX_LABEL_CHARS = 80
 
 
 def approx_tokens(text: str) -> int:
@@ -43,8 +52,9 @@ class LoreEntry:
 
     @property
     def label(self) -> str:
-        """How the entry is named in the UI."""
-        return self.name or self.comment or ", ".join(self.keys[:3]) or "(constant entry)"
+        """How the entry is named in the UI (shortened: it is stored with every reply that used it)."""
+        label = " ".join((self.name or self.comment or ", ".join(self.keys[:3])).split()) or "(constant entry)"
+        return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
     @classmethod
     def from_dict(cls, raw: Any) -> LoreEntry | None:
@@ -88,16 +98,26 @@ class LoreEntry:
         return not (self.selective and self.secondary_keys) or _any_in(self.secondary_keys, texts, self.case_sensitive)
 
 
+def prompt_line(content: str) -> str:
+    """The line an entry makes in the prompt's world information (see ``llm.prompts.notes_block``)."""
+    return f"- {content}\n"
+
+
 def active_entries(
     book: dict[str, Any] | None,
     recent_texts: list[str],
     token_budget: int | None = None,
     count_tokens: Callable[[str], int] = approx_tokens,
+    *,
+    room: int | None = None,
+    max_entries: int = MAX_ACTIVE_ENTRIES,
 ) -> list[LoreEntry]:
-    """The enabled entries the last ``scan_depth`` texts bring into play, lowest insertion_order first.
+    """The enabled entries with content that the last ``scan_depth`` texts bring into play,
+    lowest insertion_order first.
 
-    Entries are taken in that order until the next one would exceed the token budget (``token_budget``,
-    else the book's, else 500), counting their content with ``count_tokens``.
+    Entries are taken in that order until the next one would exceed the token budget
+    (``token_budget``, else the book's, else 500; never more than ``room``, the tokens the prompt
+    has left) or ``max_entries`` are taken; each costs ``count_tokens`` of its :func:`prompt_line`.
     """
     if not isinstance(book, dict) or not isinstance(book.get("entries"), list):
         return []
@@ -107,10 +127,13 @@ def active_entries(
     folded = [t.casefold() for t in texts]
     entries = (LoreEntry.from_dict(raw) for raw in book["entries"])
     active = sorted(
-        (e for e in entries if e is not None and e.enabled and e.matches(texts, folded)),
+        (e for e in entries if e is not None and e.enabled and e.content.strip() and e.matches(texts, folded)),
         key=lambda e: e.insertion_order,
     )
-    return _within_budget(active, _budget(book, token_budget), count_tokens)
+    budget = _budget(book, token_budget)
+    if room is not None:
+        budget = min(budget, room)
+    return _within_budget(active, budget, count_tokens, max_entries)
 
 
 def _budget(book: dict[str, Any], token_budget: int | None) -> int:
@@ -120,11 +143,14 @@ def _budget(book: dict[str, Any], token_budget: int | None) -> int:
     return budget if _is_number(budget) and budget > 0 else DEFAULT_TOKEN_BUDGET
 
 
-def _within_budget(entries: Iterable[LoreEntry], budget: int, count_tokens: Callable[[str], int]) -> list[LoreEntry]:
-    kept, used = [], 0
+def _within_budget(
+    entries: Iterable[LoreEntry], budget: float, count_tokens: Callable[[str], int], max_entries: int
+) -> list[LoreEntry]:
+    kept: list[LoreEntry] = []
+    used = 0
     for entry in entries:
-        used += count_tokens(entry.content)
-        if used > budget:
+        used += count_tokens(prompt_line(entry.content))
+        if used > budget or len(kept) >= max_entries:
             break
         kept.append(entry)
     return kept

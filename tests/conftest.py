@@ -14,6 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
+import streamlit as st
 
 from llm.local_server import LocalServerProcess, spawn
 from memory import MemoryStore
@@ -123,3 +124,18 @@ def page(browser, request: pytest.FixtureRequest):
         page.screenshot(path=str(ARTIFACTS / f"journey-{name}.png"), full_page=True)
         (ARTIFACTS / f"journey-{name}.html").write_text(page.content(), encoding="utf-8")
     context.close()
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server) -> Path:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's; data/ goes here
+    monkeypatch.setenv("LLM_BASE_URL", llm_server.base_url)
+    monkeypatch.setenv("LLM_BUILTIN_FALLBACK", "false")
+    monkeypatch.setenv("LLM_BUILTIN_PORT", str(free_port()))
+    monkeypatch.setenv("CHROMA_PATH", str(tmp_path / "chroma"))
+    monkeypatch.setenv("PERSONAS_PATH", str(tmp_path / "personas"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+    st.cache_data.clear()

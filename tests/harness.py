@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 DESKTOP = {"width": 1280, "height": 800}
@@ -81,6 +82,22 @@ def running_app(workdir: Path, llm_url: str, **settings: str) -> Iterator[str]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+
+
+# -- AppTest ------------------------------------------------------------------------------------
+
+APP = str(ROOT / "app.py")
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["temperature"] = 0.0
+    at.session_state["max_tokens"] = 32
+    return at.run()
+
+
+def texts(message) -> list[str]:
+    return [m.value for m in message.markdown]
 
 
 # -- the chat page -------------------------------------------------------------------------------

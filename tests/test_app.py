@@ -2,42 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from memory import MemoryStore
-from tests.harness import ROOT, free_port
-
-APP = str(ROOT / "app.py")
-
-
-@pytest.fixture
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server) -> Path:
-    monkeypatch.chdir(tmp_path)  # no .env of the developer's; data/ goes here
-    monkeypatch.setenv("LLM_BASE_URL", llm_server.base_url)
-    monkeypatch.setenv("LLM_BUILTIN_FALLBACK", "false")
-    monkeypatch.setenv("LLM_BUILTIN_PORT", str(free_port()))
-    monkeypatch.setenv("CHROMA_PATH", str(tmp_path / "chroma"))
-    monkeypatch.setenv("PERSONAS_PATH", str(tmp_path / "personas"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-def new_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["temperature"] = 0.0
-    at.session_state["max_tokens"] = 32
-    return at.run()
-
-
-def texts(message) -> list[str]:
-    return [m.value for m in message.markdown]
+from tests.harness import APP, free_port, new_app, texts
 
 
 def test_chat_opens_with_the_persona_greeting(app_env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import struct
 import zlib
 from dataclasses import replace
@@ -16,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from personas import Persona, PersonaLibrary, cards
+from personas import Persona, PersonaLibrary, cards, limits
 from personas.cards import MAX_CARD_BYTES, CardError, ParsedCard, export_json, export_png, parse_card
+from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_JSON_BYTES, MAX_NAME_CHARS, MAX_TEXT_CHARS
 
 BOOK = {
     "name": "Reach lore",
@@ -95,7 +97,7 @@ def test_json_round_trip_keeps_everything() -> None:
     persona = rich_persona()
     raw = export_json(persona)
     assert json.loads(raw)["spec"] == "chara_card_v2"
-    assert b"\n  " in raw  # indented
+    assert b"\n" not in raw and b'", "' not in raw  # compact: a card exports at about its own size
     parsed = parse_card(raw, "mara.json")
     assert parsed.avatar_png is None
     same_except_id(parsed.persona, persona)
@@ -109,12 +111,11 @@ def test_png_round_trip_keeps_everything_and_the_avatar(tmp_path: Path) -> None:
     path.write_bytes(export_png(persona, avatar))
     parsed = parse_card(path.read_bytes(), path.name)
     same_except_id(parsed.persona, persona)
-    assert parsed.avatar_png == path.read_bytes()
-    with Image.open(path) as img:
+    with Image.open(path) as img, Image.open(io.BytesIO(parsed.avatar_png)) as kept:
         assert img.size == (32, 48)
-        assert {"chara", "ccv3"} <= set(img.text)
+        assert set(img.text) == {"chara"}  # one copy of the card
         assert json.loads(base64.b64decode(img.text["chara"]))["spec"] == "chara_card_v2"
-        assert json.loads(base64.b64decode(img.text["ccv3"]))["spec"] == "chara_card_v3"
+        assert not kept.text and kept.tobytes() == img.tobytes()  # the avatar comes without the card
 
 
 def test_png_export_without_avatar_makes_a_placeholder() -> None:
@@ -131,7 +132,7 @@ def test_png_export_replaces_existing_card_chunks() -> None:
     assert parse_card(raw).persona.name == "New"
     with Image.open(io.BytesIO(raw)) as img:
         assert img.text["Title"] == "kept"
-    assert raw.count(b"tEXtchara") == 1 and raw.count(b"tEXtccv3") == 1 and b"zTXtccv3" not in raw
+    assert raw.count(b"tEXtchara") == 1 and b"ccv3" not in raw
 
 
 def test_png_export_converts_other_formats_and_refuses_non_images() -> None:
@@ -152,6 +153,27 @@ def test_v3_png_with_both_chunks_prefers_ccv3() -> None:
     assert persona.name == "Three"
     assert persona.extra == {"group_only_greetings": ["hi all"], "nickname": "Tri"}
     assert parse_card(export_json(persona)).persona.extra == persona.extra
+
+
+@pytest.mark.parametrize(
+    "ccv3",
+    [
+        chunk(b"tEXt", b"ccv3\x00not*base64!"),
+        chunk(b"tEXt", b"ccv3\x00" + base64.b64encode(b"{not json")),
+        chunk(b"tEXt", b"ccv3\x00" + b64_json({"spec": "chara_card_v3", "data": {"name": ""}}).encode()),
+        chunk(b"zTXt", b"ccv3\x00\x00" + zlib.compress(b"A" * (MAX_CARD_BYTES + 1), 9)),
+    ],
+    ids=["bad base64", "bad json", "bad card", "bomb"],
+)
+def test_an_unusable_ccv3_chunk_falls_back_to_chara(ccv3: bytes) -> None:
+    raw = with_chunk(png_bytes(text={"chara": b64_json(v2(name="Two"))}), ccv3)
+    assert parse_card(raw).persona.name == "Two"
+
+
+def test_when_neither_chunk_is_usable_the_ccv3_problem_is_told() -> None:
+    raw = with_chunk(png_bytes(text={"chara": "not*base64!"}), chunk(b"tEXt", b"ccv3\x00" + base64.b64encode(b"{")))
+    with pytest.raises(CardError, match="'ccv3' text in the PNG is not valid JSON"):
+        parse_card(raw)
 
 
 @pytest.mark.parametrize("kind", ["zTXt", "iTXt"])
@@ -218,8 +240,10 @@ def _refusals() -> list[tuple[str, bytes, str]]:
         ("NaN", b'{"spec": "chara_card_v2", "data": {"name": "M", "x": NaN}}', "NaN"),
         ("deep nesting", j(v2(extensions={"x": json.loads("[" * 100 + "]" * 100)})), "nested more than"),
         ("very deep nesting", b"[" * 100_000 + b"]" * 100_000, "cannot read"),
-        ("huge field", j(v2(description="x" * 1_000_001)), "'data.description' is 1,000,001 characters"),
-        ("huge nested field", j(v2(extensions={"a": ["y" * 1_000_001]})), "'data.extensions.a[0]'"),
+        ("huge field", j(v2(description="x" * 500_001)), "'data.description' is 500,001 characters"),
+        ("huge nested field", j(v2(extensions={"a": ["y" * 500_001]})), "'data.extensions.a[0]'"),
+        ("long name", j(v2(name="n" * 201)), "the name is 201 characters long; the limit is 200"),
+        ("huge number", b'{"spec": "chara_card_v2", "data": {"name": "M", "x": 1e999}}', "'data.x' is a number"),
         ("plain png", png_bytes(), "no 'chara' or 'ccv3' text chunk"),
         ("corrupt base64", png_card("not*base64!"), "not valid base64"),
         ("base64 not json", png_card(base64.b64encode(b"hello").decode()), "'chara' text in the PNG is not valid JSON"),
@@ -309,7 +333,9 @@ def _parses_or_refuses(data: bytes) -> None:
     except CardError:
         return
     assert isinstance(result, ParsedCard)
-    export_json(result.persona).decode("utf-8")  # whatever is accepted can be written back
+    persona = result.persona  # whatever is accepted exports, and the export imports as it was
+    same_except_id(parse_card(export_json(persona)).persona, persona)
+    same_except_id(parse_card(export_png(persona, result.avatar_png)).persona, persona)
 
 
 @FUZZ
@@ -341,3 +367,82 @@ def test_imported_card_survives_the_library(tmp_path: Path) -> None:
     persona = parse_card(export_png(rich_persona())).persona
     library.save(persona)
     assert library.get(persona.id) == persona
+
+
+# --- what we export we can import -----------------------------------------------------------
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG that does not compress: about 3 bytes a pixel."""
+    import random
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), random.Random(side).randbytes(3 * side * side)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def persona_at_the_limits() -> Persona:
+    """A name and a background at their limits, and a lorebook filling the card's JSON to exactly its limit."""
+    words = ("storm harbour lantern " * (MAX_TEXT_CHARS // 22 + 1))[:MAX_TEXT_CHARS]
+    entry = {"keys": ["storm"], "content": "", "extensions": {}, "enabled": True, "insertion_order": 0}
+    book = {"extensions": {}, "entries": [dict(entry, content="k" * 4000) for _ in range(1900)]}
+    persona = Persona(id="big-1", name="N" * MAX_NAME_CHARS, description="Ünïcode ☁️ \"quoted\"\n", background=words,
+                      character_book=book)  # fmt: skip
+    book["entries"].append(dict(entry, content=""))
+    missing = MAX_CARD_JSON_BYTES - len(export_json(persona))
+    book["entries"][-1]["content"] = "p" * missing
+    return persona
+
+
+def test_the_limits_add_up() -> None:
+    assert MAX_TEXT_CHARS >= 350_000  # a 50,000-word background
+    png_card = len(cards.PNG_SIGNATURE) + MAX_AVATAR_BYTES + limits.PNG_CARD_OVERHEAD
+    assert png_card <= MAX_CARD_BYTES  # the largest avatar with the largest card still imports
+
+
+def test_import_of_an_export_is_the_same_persona_at_the_limits() -> None:
+    persona = persona_at_the_limits()
+    limits.check(persona)  # what the form allows
+    raw = export_json(persona)
+    assert len(raw) == MAX_CARD_JSON_BYTES
+    same_except_id(parse_card(raw).persona, persona)
+
+    avatar = noise_png(1664)
+    assert 0.98 * MAX_AVATAR_BYTES < len(avatar) <= MAX_AVATAR_BYTES
+    png = export_png(persona, avatar)
+    assert len(png) <= MAX_CARD_BYTES
+    parsed = parse_card(png)
+    same_except_id(parsed.persona, persona)
+    with Image.open(io.BytesIO(parsed.avatar_png)) as kept, Image.open(io.BytesIO(avatar)) as original:
+        assert kept.tobytes() == original.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "N" * (MAX_NAME_CHARS + 1)}, "name is 201 characters long; the limit is 200"),
+        ({"background": "b" * (MAX_TEXT_CHARS + 1)}, "is 500,001 characters long; the limit is 500,000"),
+        ({"creator_notes": "c"}, "takes 8,388,609 bytes as JSON; the limit is 8,388,608 (8 MB)"),
+    ],
+    ids=["name", "text", "card"],
+)
+def test_one_past_a_limit_is_refused_by_the_form_and_by_import(change: dict[str, str], message: str) -> None:
+    persona = replace(persona_at_the_limits(), **change)
+    with pytest.raises(limits.LimitError, match=re.escape(message)):
+        limits.check(persona)
+    with pytest.raises(CardError, match=re.escape(message)):
+        parse_card(card_json_unchecked(persona))
+
+
+def card_json_unchecked(persona: Persona) -> bytes:
+    return json.dumps(persona.to_card(), ensure_ascii=False).encode()
+
+
+def test_an_avatar_over_its_limit_is_scaled_down_so_that_the_card_imports() -> None:
+    avatar = noise_png(1800)
+    assert len(avatar) > MAX_AVATAR_BYTES
+    parsed = parse_card(export_png(rich_persona(), avatar))
+    same_except_id(parsed.persona, rich_persona())
+    assert len(parsed.avatar_png) <= MAX_AVATAR_BYTES
+    with Image.open(io.BytesIO(parsed.avatar_png)) as kept:
+        assert kept.width == kept.height and 1000 < kept.width < 1800

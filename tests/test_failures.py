@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from llm import ContextTooLong, LLMError, ReplyStream, Sampling, assemble, make_client, reply_messages
 from llm.local_server import MODEL_ALIAS, spawn
 from memory import MemoryStore
-from tests.harness import free_port, wait_until_ok
-from tests.test_app import app_env, new_app, texts  # noqa: F401 - app_env is a fixture
+from tests.harness import free_port, new_app, texts, wait_until_ok
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -109,7 +108,7 @@ def test_chroma_server_goes_away_and_comes_back(chroma: ChromaServer) -> None:
     assert store.recall("mara", "outage", k=2)
 
 
-def test_the_app_says_the_store_is_gone_and_recovers(chroma: ChromaServer, app_env, monkeypatch) -> None:  # noqa: F811
+def test_the_app_says_the_store_is_gone_and_recovers(chroma: ChromaServer, app_env, monkeypatch) -> None:
     monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
     monkeypatch.setenv("CHROMA_PORT", str(chroma.port))
     at = new_app()

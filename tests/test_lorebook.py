@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from personas.lorebook import LoreEntry, active_entries, approx_tokens
+from llm.prompts import persona_prompt, substitute
+from personas import Persona
+from personas.lorebook import (
+    MAX_ACTIVE_ENTRIES,
+    MAX_LABEL_CHARS,
+    LoreEntry,
+    active_entries,
+    approx_tokens,
+    prompt_line,
+)
 
 
 def entry(content: str, keys: list[str] | None = None, order: int = 0, **fields: Any) -> dict[str, Any]:
@@ -154,3 +163,103 @@ entry_keys = st.sampled_from(
 def test_fuzz_never_crashes(lore: Any, texts: list[str]) -> None:
     for found in active_entries(lore, texts):
         assert isinstance(found, LoreEntry) and isinstance(found.content, str)
+
+
+# --- the budget counts what an entry costs in the prompt -------------------------------------
+
+
+def test_entries_without_content_are_left_out() -> None:
+    lore = book(*(entry("", [], constant=True) for _ in range(20_000)), entry("  \n", [], constant=True))
+    assert active_entries(lore, ["hello"]) == []
+
+
+def test_each_entry_costs_its_line_and_at_most_so_many_are_taken() -> None:
+    lore = book(*(entry("x", [], constant=True, order=i) for i in range(20_000)))
+    assert len(active_entries(lore, [])) == MAX_ACTIVE_ENTRIES
+    assert len(active_entries(lore, [], token_budget=10)) == 10  # "- x\n" is one token: the bullet counts
+    assert len(active_entries(lore, [], count_tokens=lambda line: len(line.split()), token_budget=10)) == 5
+    assert len(active_entries(lore, [], max_entries=3)) == 3
+
+
+def test_room_left_in_the_prompt_caps_the_budget() -> None:
+    lore = book(*(entry("y" * 38, ["k"], order=i) for i in range(5)))  # "- " + 38 + "\n": 11 tokens
+    assert len(active_entries(lore, ["k"], room=22)) == 2
+    assert len(active_entries(lore, ["k"], token_budget=11, room=1_000)) == 1
+    assert active_entries(lore, ["k"], room=0) == []
+
+
+def test_labels_are_one_short_line() -> None:
+    assert LoreEntry(content="c", name="Town\nhall  ").label == "Town hall"
+    long = LoreEntry(content="c", comment="w" * 500).label
+    assert len(long) == MAX_LABEL_CHARS and long.endswith("…")
+    assert LoreEntry(content="c", keys=["a", "b", "c", "d"]).label == "a, b, c"
+
+
+budget_entries = st.lists(
+    st.fixed_dictionaries(
+        {"content": st.text(max_size=60), "keys": st.lists(st.sampled_from(["k", "z", ""]), max_size=2),
+         "constant": st.booleans(), "enabled": st.booleans(), "insertion_order": st.integers(-5, 5)}
+    ),
+    max_size=60,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    budget_entries,
+    st.lists(st.sampled_from(["k", "z", "kz", "nothing"]), max_size=4),  # within the default scan depth
+    st.integers(0, 200),
+    st.none() | st.integers(0, 200),
+    st.integers(0, 40),
+)
+def test_fuzz_the_budget(raw: list[dict], texts: list[str], budget: int, room: int | None, cap: int) -> None:
+    lore = book(*raw)
+    found = active_entries(lore, texts, token_budget=budget, room=room, max_entries=cap)
+    limit = budget if room is None else min(budget, room)
+    assert len(found) <= cap
+    assert sum(approx_tokens(prompt_line(e.content)) for e in found) <= limit
+    eligible = sorted(
+        (e for e in map(LoreEntry.from_dict, raw) if e and e.enabled and e.content.strip() and e.matches(texts)),
+        key=lambda e: e.insertion_order,
+    )
+    assert found == eligible[: len(found)]  # the first ones, in order
+    if len(found) < len(eligible) and len(found) < cap:  # and stopped only where the next did not fit
+        assert sum(approx_tokens(prompt_line(e.content)) for e in eligible[: len(found) + 1]) > limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(budget_entries, st.text(max_size=300), st.text(max_size=100), st.integers(0, 600))
+def test_fuzz_entries_never_make_the_prompt_too_long(raw: list[dict], card: str, message: str, slack: int) -> None:
+    """With the room ui.reply gives them, the entries in play never push a prompt over its budget:
+    when the persona and the message fit (with ``slack`` tokens to spare), the prompt is assembled,
+    entries and all (assemble never cuts entries)."""
+    from ui.reply import lore_room
+
+    from llm.assembly import TEMPLATE_OVERHEAD, assemble
+    from llm.assembly import approx_tokens as prompt_tokens
+
+    persona = Persona(id="p", name="P {{user}}", description=card, character_book=book(*raw))
+    system = persona_prompt(persona, "Sam")
+    budget = prompt_tokens(system) + prompt_tokens(message) + TEMPLATE_OVERHEAD + slack
+    found = active_entries(
+        persona.character_book,
+        ["k z", message],
+        count_tokens=lambda line: prompt_tokens(substitute(line, persona.name, "Sam")),
+        room=lore_room(system, message, budget),
+    )
+    lore = [substitute(e.content, persona.name, "Sam") for e in found]
+    assert assemble(system, [], [], message, budget=budget, lore=lore).lore == lore
+
+
+# --- a card that cannot fit is told on import ---------------------------------------------------
+
+
+def test_fit_warnings() -> None:
+    from chat.prompting import fit_warnings
+
+    assert fit_warnings(Persona(id="m", name="Mara", description="A captain."), "Sam", 4096, 512) == []
+    (huge,) = fit_warnings(Persona(id="m", name="Mara", description="word " * 20_000), "Sam", 4096, 512)
+    assert "no message would fit" in huge and "of every prompt" in huge
+    crowded = book(*(entry(f"fact {i}", [], constant=True) for i in range(20_000)))
+    (left_out,) = fit_warnings(Persona(id="m", name="Mara", character_book=crowded), "Sam", 4096, 512)
+    assert left_out.startswith(f"{20_000 - MAX_ACTIVE_ENTRIES:,} of the lorebook's 20,000 always-on entries")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,12 @@ from streamlit.testing.v1 import AppTest
 from memory import MemoryStore
 from personas import Persona, PersonaLibrary
 from personas.cards import export_json, export_png, parse_card
-from tests.test_app import app_env, new_app  # noqa: F401  (the fixture, and the app that uses it)
+from personas.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
+from personas.lorebook import MAX_ACTIVE_ENTRIES
+from tests.harness import new_app
 from ui import persona_form
-from ui.persona_form import BACKGROUND_SOURCE, ingest_background, lore_from_rows, lore_rows, md
+from ui.persona_form import BACKGROUND_SOURCE, ingest_background, lore_from_rows, lore_rows
+from ui.safe_text import WORD_JOINER, plain
 
 BOOK = {
     "name": "Vell lore",
@@ -55,9 +59,14 @@ def zoe(**changes: object) -> Persona:
 
 
 @pytest.fixture
-def data_dir(app_env: Path) -> Path:  # noqa: F811  (the imported fixture)
+def data_dir(app_env: Path) -> Path:
     """The app's data directory (personas/, chroma/), with the app set up by ``app_env``."""
     return app_env
+
+
+def shown(markdown: str) -> str:
+    """What an element given ``ui.safe_text.plain`` text shows: its escapes and word joiners gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def personas_page() -> AppTest:
@@ -96,7 +105,7 @@ def background_texts(data_dir: Path, persona_id: str) -> list[str]:
 
 def test_lists_personas_with_thumbnails_summaries_and_actions(data_dir) -> None:
     at = personas_page()
-    assert [e.label for e in at.expander] == ["Captain Mara Voss", "Dr. Elias Thorne", "Juniper Hale"]
+    assert [shown(e.label) for e in at.expander] == ["Captain Mara Voss", "Dr. Elias Thorne", "Juniper Hale"]
     assert len(at.image) == 3  # a thumbnail each (initials when there is no avatar)
     mara = at.expander[0]
     assert "Captain of the cargo airship Kestrel" in mara.text[0].value
@@ -110,7 +119,7 @@ def test_names_and_texts_from_cards_are_never_markdown_or_html(data_dir) -> None
     library(data_dir).save(Persona(id="odd-1", name=name, description="<script>alert(1)</script> *not italic*"))
     at = personas_page()
     odd = next(e for e in at.expander if "Bold" in e.label)
-    assert odd.label == md(name) and "\\!\\[pixel\\]" in odd.label and "\\<b\\>" in odd.label
+    assert odd.label == plain(name) and "\\!\\[pixel\\]" in odd.label and "\\<b\\>" in odd.label
     assert odd.text[0].value == "<script>alert(1)</script> *not italic*"  # st.text: shown as written
 
 
@@ -150,7 +159,7 @@ def test_create_with_all_fields(data_dir) -> None:
     at.button(key="create_persona").click().run()
 
     assert not at.exception and not at.error
-    assert at.success[0].value == "Created Zoë the Bard."
+    assert shown(at.success[0].value) == "Created Zoë the Bard."
     persona = by_name(data_dir, "Zoë the Bard")
     assert persona.id.startswith("zoe-the-bard-")
     assert {field: getattr(persona, field) for field in values} == values
@@ -179,7 +188,7 @@ def test_create_with_an_unusable_avatar_stores_nothing(data_dir) -> None:
     at.text_input(key="new_persona_name").input("Broken")
     at.file_uploader(key="new_persona_avatar").set_value(("x.png", b"\x89PNG not really", "image/png"))
     at.button(key="create_persona").click().run()
-    assert "not a PNG, JPEG or WebP image" in at.error[0].value
+    assert "not a PNG, JPEG or WebP image" in shown(at.error[0].value)
     assert len(library(data_dir).list()) == 3
     assert not list((data_dir / "personas").glob("*.png"))
 
@@ -204,7 +213,7 @@ def test_edit_saves_every_field_and_keeps_the_rest(data_dir) -> None:
     at.button(key="save_persona").click().run()
 
     assert not at.exception and not at.error
-    assert at.toast[0].value == "Saved Zoë the Lutenist."
+    assert shown(at.toast[0].value) == "Saved Zoë the Lutenist."
     saved = library(data_dir).get("zoe-1")
     assert saved == zoe(
         name="Zoë the Lutenist",
@@ -326,7 +335,7 @@ def test_delete_asks_first_then_removes_card_avatar_and_memories(data_dir) -> No
     at.button(key="delete_zoe-1").click().run()
     at.button(key="confirm_delete").click().run()
     assert not at.exception
-    assert "Deleted Zoë the Bard and" in at.toast[0].value
+    assert "Deleted Zoë the Bard and" in shown(at.toast[0].value)
     assert "zoe-1" not in {p.id for p in lib.list()}
     assert lib.avatar("zoe-1") is None
     assert "zoe-1" not in mem.persona_ids()
@@ -340,7 +349,7 @@ def test_delete_asks_first_then_removes_card_avatar_and_memories(data_dir) -> No
 def test_import_a_json_card(data_dir) -> None:
     at = import_file(personas_page(), "zoe.json", export_json(zoe()), "application/json")
     assert not at.exception and not at.error
-    assert at.success[0].value == "Imported Zoë the Bard."
+    assert shown(at.success[0].value) == "Imported Zoë the Bard."
     imported = by_name(data_dir, "Zoë the Bard")
     assert imported.id != "zoe-1" and imported.id.startswith("zoe-the-bard-")
     assert imported == zoe(id=imported.id)
@@ -378,12 +387,12 @@ def test_import_a_png_card_keeps_its_avatar(data_dir) -> None:
 def test_a_malformed_card_is_refused_and_nothing_stored(data_dir, name: str, data: bytes, message: str) -> None:
     at = import_file(personas_page(), name, data, "application/octet-stream")
     assert not at.exception
-    assert message in at.error[0].value
-    assert "is not a character card" in at.error[0].value
+    assert message in shown(at.error[0].value)
+    assert "is not a character card" in shown(at.error[0].value)
     assert len(library(data_dir).list()) == 3
     assert not list((data_dir / "personas").glob("*.png"))
     if "*" in name:
-        assert "weird\\_\\*name\\*.json" in at.error[0].value  # the file name is not Markdown
+        assert at.error[0].value.startswith("weird\\_\\*name\\*\\.json ")  # the file name is not Markdown
 
 
 def test_import_without_a_file_says_so(data_dir) -> None:
@@ -431,11 +440,6 @@ def test_lorebook_rows_survive_odd_entries() -> None:
     assert lore_from_rows(odd, rows) == odd  # untouched cells keep their odd values
 
 
-def test_markdown_escaping() -> None:
-    assert md("Dr. Elias Thorne") == "Dr. Elias Thorne"
-    assert md("[a](javascript:x) <i>") == "\\[a\\]\\(javascript:x\\) \\<i\\>"
-
-
 class _Store:
     def __init__(self) -> None:
         self.calls: list[dict] = []
@@ -464,3 +468,53 @@ def test_ingest_reports_progress_when_the_store_can(store_type: type[_Store]) ->
     assert ingest_background(fake, "p", "text", replace_old=True) == (3 if store_type is _NewStore else 1)
     assert fake.calls[0]["source"] == BACKGROUND_SOURCE
     assert ("progress" in fake.calls[0]) == (store_type is _NewStore)
+
+
+# --- limits and cards that cannot fit ---------------------------------------------------------
+
+
+def crowded_card(**data: object) -> bytes:
+    """A card whose 20,000 always-on lorebook entries cannot all go into a prompt."""
+    entries = [{"keys": [], "content": f"Fact {i}.", "constant": True, "enabled": True, "insertion_order": i,
+                "extensions": {}} for i in range(20_000)]  # fmt: skip
+    book = {"extensions": {}, "entries": entries}
+    return export_json(Persona(id="crowd-1", name="Crowded", first_mes="Hello.", character_book=book, **data))
+
+
+def test_the_form_takes_at_most_the_limits() -> None:
+    at = personas_page()
+    assert at.text_input(key="new_persona_name").proto.max_chars == MAX_NAME_CHARS
+    assert at.text_area(key="new_persona_background").proto.max_chars == MAX_TEXT_CHARS
+
+
+def test_a_card_too_large_to_export_is_not_created(data_dir) -> None:
+    at = personas_page()
+    at.text_input(key="new_persona_name").input("Huge")
+    for field in ("description", "first_mes", "background", "personality", "scenario"):
+        at.text_area(key=f"new_persona_{field}").input("😀" * MAX_TEXT_CHARS)  # 2 MB each in UTF-8
+    at.button(key="create_persona").click().run()
+    assert not at.exception
+    assert "bytes as JSON; the limit is 8,388,608 (8 MB)" in shown(at.error[0].value)
+    assert len(library(data_dir).list()) == 3  # nothing stored
+
+
+def test_a_card_that_cannot_fit_is_imported_with_warnings(data_dir) -> None:
+    at = import_file(personas_page(), "crowded.json", crowded_card(description="word " * 20_000), "application/json")
+    assert not at.exception and not at.error
+    assert shown(at.success[0].value) == "Imported Crowded."
+    warnings = [shown(w.value) for w in at.warning]
+    assert any("no message would fit" in w for w in warnings)
+    assert any("of the lorebook's 20,000 always-on entries do not fit" in w for w in warnings)
+
+
+def test_a_card_with_20000_always_on_entries_still_chats(data_dir) -> None:
+    at = import_file(personas_page(), "crowded.json", crowded_card(), "application/json")
+    assert any("always-on entries do not fit" in shown(w.value) for w in at.warning)
+    chat = new_app()
+    chat.sidebar.selectbox(key="_persona").set_value(by_name(data_dir, "Crowded").id).run()
+    chat.chat_input[0].set_value("Hello there").run()
+    assert not chat.exception and not chat.error
+    reply = chat.chat_message[2]
+    assert reply.name == "assistant" and reply.markdown[0].value.strip()
+    (lore,) = [c.value for c in reply.expander[0].caption if c.value.startswith("Lorebook: ")]
+    assert lore.count(",") == MAX_ACTIVE_ENTRIES - 1  # the first entries in order, up to the cap

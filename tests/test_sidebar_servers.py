@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness import new_app
 from tests.stub_server import Stub, serve_json
-from tests.test_app import app_env, new_app  # noqa: F401 - app_env is a fixture
 from tests.test_servers import (
     LMSTUDIO_V1_MODELS,
     OLLAMA_PS,
@@ -28,7 +28,7 @@ def meter(at) -> str:
     return at.get("progress")[0].proto.text
 
 
-def test_context_window_comes_from_the_server_and_can_be_overridden(app_env) -> None:  # noqa: F811
+def test_context_window_comes_from_the_server_and_can_be_overridden(app_env) -> None:
     at = new_app()
     assert not at.exception
     assert at.sidebar.selectbox(key="model").options == ["smollm2-135m-instruct · loaded"]
@@ -41,14 +41,14 @@ def test_context_window_comes_from_the_server_and_can_be_overridden(app_env) -> 
     assert "4,096 tokens, from the server (llama.cpp /props)" in captions(at)
 
 
-def test_llm_context_window_does_not_override_what_the_server_says(app_env, monkeypatch) -> None:  # noqa: F811
+def test_llm_context_window_does_not_override_what_the_server_says(app_env, monkeypatch) -> None:
     monkeypatch.setenv("LLM_CONTEXT_WINDOW", "16384")
     at = new_app()
     assert "4,096 tokens, from the server (llama.cpp /props); LLM_CONTEXT_WINDOW (16,384) is not used" in captions(at)
 
 
 @pytest.fixture
-def lm_studio(app_env, monkeypatch) -> Iterator[Stub]:  # noqa: F811
+def lm_studio(app_env, monkeypatch) -> Iterator[Stub]:
     routes = {("GET", "/v1/models"): LMSTUDIO_V1_MODELS, ("GET", "/api/v0/models"): lmstudio_with_loaded(8192)}
     with serve_json(routes) as stub:
         monkeypatch.setenv("LLM_BASE_URL", stub.base_url)
@@ -71,7 +71,7 @@ def test_model_picker_hides_embedding_models_and_shows_what_is_loaded(lm_studio)
     assert any("not loaded yet" in m.value for m in at.sidebar.markdown)  # the badge
 
 
-def test_a_server_with_only_embedding_models_says_so(app_env, monkeypatch) -> None:  # noqa: F811
+def test_a_server_with_only_embedding_models_says_so(app_env, monkeypatch) -> None:
     with serve_json({("GET", "/v1/models"): openai_list("text-embedding-nomic-embed-text-v1.5")}) as stub:
         monkeypatch.setenv("LLM_BASE_URL", stub.base_url)
         at = new_app()
@@ -80,7 +80,7 @@ def test_a_server_with_only_embedding_models_says_so(app_env, monkeypatch) -> No
     assert "has only embedding models (text-embedding-nomic-embed-text-v1.5)" in at.error[0].value
 
 
-def test_ollama_warns_that_it_cuts_long_prompts(app_env, monkeypatch) -> None:  # noqa: F811
+def test_ollama_warns_that_it_cuts_long_prompts(app_env, monkeypatch) -> None:
     routes = {
         ("GET", "/v1/models"): OLLAMA_V1_MODELS,
         ("GET", "/api/ps"): OLLAMA_PS,

@@ -4,8 +4,7 @@ written (its thinking apart), and the memories a reply used. Widgets only; the c
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import streamlit as st
 
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern
+from ui.safe_text import markdown, plain
 
 if TYPE_CHECKING:
     from chat import ChatView, Conversation, LiveReply, ReplyView, Waiting
@@ -23,27 +23,6 @@ PERSONA_AVATAR = ":material/theater_comedy:"
 #: How often a reply being written is redrawn when nothing new came (the seconds waited tick),
 #: which is also how soon a message sent meanwhile interrupts the drawing (see :func:`follow`).
 TICK = 0.1
-
-_IMAGE = re.compile(r"!\[")
-
-
-def safe_markdown(text: str) -> str:
-    """Markdown as written, but images become plain text: an image in a message or a card would
-    make the browser fetch a URL (a tracking pixel, an outbound call). Raw HTML is never rendered
-    (Streamlit escapes it unless told otherwise)."""
-    return _IMAGE.sub(r"!\\[", text)
-
-
-def safe_stream(tokens: Iterable[str]) -> Iterator[str]:
-    """:func:`safe_markdown` for a stream, holding back a trailing "!" until the next token."""
-    pending = ""
-    for token in tokens:
-        text = pending + token
-        pending = "!" if text.endswith("!") else ""
-        yield safe_markdown(text[: len(text) - len(pending)])
-    if pending:
-        yield pending
-
 
 def avatar(role: str, persona_avatar: str | None = None) -> str:
     """The user's icon, or the persona's image (a file path) when it has one."""
@@ -56,7 +35,7 @@ def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[s
         return
     with st.expander(f"Memories used ({len(memories)})", icon=":material/psychology:"):
         if lore:
-            st.caption("Lorebook: " + ", ".join(lore))
+            st.caption("Lorebook: " + ", ".join(plain(label) for label in lore))
         for memory in memories:
             label = memory.kind if memory.kind == "background" else f"{memory.role} turn, {memory.created_at:%Y-%m-%d}"
             score = f"{memory.score:.2f}" if memory.score is not None else "–"
@@ -68,7 +47,7 @@ def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[s
 
 def message(role: str, text: str, persona_avatar: str | None = None) -> None:
     with st.chat_message(role, avatar=avatar(role, persona_avatar)):
-        st.markdown(safe_markdown(text))
+        st.markdown(markdown(text))
 
 
 def thinking(text: str, seconds: float | None) -> None:
@@ -76,13 +55,13 @@ def thinking(text: str, seconds: float | None) -> None:
     if text:
         label = f"Thought for {seconds:.0f} s" if seconds is not None else "Thinking"
         with st.expander(label, icon=":material/lightbulb:"):
-            st.markdown(safe_markdown(text))
+            st.markdown(markdown(text))
 
 
 def body(turn: Memory) -> None:
     thinking(turn.thinking, turn.thinking_seconds)
     if turn.text.strip():
-        st.markdown(safe_markdown(turn.text))
+        st.markdown(markdown(turn.text))
     if turn.stopped:
         st.caption(":material/stop_circle: Stopped. Continue or Regenerate below.")
     elif turn.interrupted:
@@ -175,7 +154,7 @@ def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Mem
 def waiting(message: Waiting) -> None:
     """A message sent and kept, whose reply comes after the one being written."""
     with st.chat_message("user", avatar=USER_AVATAR):
-        st.markdown(safe_markdown(message.text))
+        st.markdown(markdown(message.text))
         if not message.answering:
             st.caption(":material/schedule: Queued: answered when the reply above is done.")
 
@@ -213,11 +192,11 @@ def follow(live: LiveReply, persona_avatar: str | None, on_stop: Callable[[], No
                 box = thinking_slot.status("Thinking…", expanded=True)
                 inner = box.empty()
             if inner is not None and box is not None:
-                inner.markdown(safe_markdown(view.thinking))
+                inner.markdown(markdown(view.thinking))
                 if view.answer or view.finished:
                     label = f"Thought for {view.thinking_seconds:.0f} s" if view.thinking_seconds else "Thought"
                     box.update(label=label, state="complete", expanded=False)
-            answer_slot.markdown(safe_markdown(view.answer))
+            answer_slot.markdown(markdown(view.answer))
             shown = view.version
         note_slot.caption(_status(view))  # every tick: the place where a newer request interrupts
         if view.finished:

@@ -1,8 +1,10 @@
 """The Personas page's parts: the Character Card V2 form, the lorebook table, avatars, the background's
 ingest into memory, and card exports.
 
-Everything a user or a card wrote is shown as text: as widget values, with ``st.text``, or escaped
-with :func:`md` where Streamlit renders Markdown (titles, labels, alerts). Never as HTML.
+Everything a user or a card wrote is shown as text: as widget values, with ``st.text``, or through
+``ui.safe_text.plain`` where Streamlit renders Markdown (titles, labels, alerts). Never as HTML.
+The fields take at most what ``personas.limits`` allows, so that every persona exports as a card
+that imports again.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import streamlit as st
 
 from memory import MemoryStore
 from personas import Persona, PersonaLibrary
-from personas.cards import MAX_CARD_BYTES, export_json, export_png
-from personas.library import MAX_AVATAR_BYTES
+from personas.cards import export_json, export_png
+from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_NAME_CHARS, MAX_TEXT_CHARS
 
 #: The ``source`` of the background's memories, so that an edited background replaces exactly them.
 BACKGROUND_SOURCE = "persona background"
@@ -34,17 +36,6 @@ CARD_TYPES = ("png", "json")
 MAX_CARD_MB = MAX_CARD_BYTES // 2**20
 MAX_AVATAR_MB = MAX_AVATAR_BYTES // 2**20
 DEFAULT_INSERTION_ORDER = 100  # SillyTavern's default for a new entry
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
-
-
-def md(text: str) -> str:
-    """``text`` with its Markdown and HTML characters escaped, for places Streamlit renders Markdown.
-
-    An image link in a card's name would otherwise load a remote image, and ``<`` start HTML.
-    """
-    return _MARKDOWN.sub(r"\\\1", text)
-
 
 # --- the form ---------------------------------------------------------------------------------
 
@@ -108,7 +99,9 @@ def persona_form(key: str, persona: Persona, avatar: bytes | None = None, *, lor
     tabs = st.tabs(names)
     values: dict[str, Any] = {}
     with tabs[0]:
-        values["name"] = st.text_input("Name", persona.name, key=f"{key}_name").strip()
+        values["name"] = st.text_input(
+            "Name", persona.name, key=f"{key}_name", max_chars=max(MAX_NAME_CHARS, len(persona.name))
+        ).strip()
         upload, remove = _avatar_input(key, avatar)
         values |= _text_fields(key, persona, CARD_FIELDS)
     with tabs[1]:
@@ -139,13 +132,18 @@ def _text_fields(key: str, persona: Persona, fields: tuple[TextField, ...]) -> d
     for field in fields:
         start = getattr(persona, field.name)
         widget_key = f"{key}_{field.name}"
+        common = {"key": widget_key, "help": field.help or None, "max_chars": _max_chars(start)}
         if field.height is None:
-            values[field.name] = st.text_input(field.label, start, key=widget_key, help=field.help or None)
+            values[field.name] = st.text_input(field.label, start, **common)
         else:
-            values[field.name] = st.text_area(
-                field.label, start, height=field.height, key=widget_key, help=field.help or None
-            )
+            values[field.name] = st.text_area(field.label, start, height=field.height, **common)
     return values
+
+
+def _max_chars(start: str) -> int:
+    """The limit of a text box: Streamlit cuts longer values silently, so a text that is already
+    longer (saved before the limit) keeps its length, and saving it says what is too long."""
+    return max(MAX_TEXT_CHARS, len(start))
 
 
 def _avatar_input(key: str, avatar: bytes | None) -> tuple[Any, bool]:
@@ -169,7 +167,9 @@ def _avatar_input(key: str, avatar: bytes | None) -> tuple[Any, bool]:
 def _greetings(key: str, greetings: list[str]) -> list[str]:
     """One box per alternate greeting, plus an empty one to add another; emptied boxes are dropped."""
     found = [
-        st.text_area(f"Alternate greeting {i + 1}", text, height=100, key=f"{key}_greeting_{i}")
+        st.text_area(
+            f"Alternate greeting {i + 1}", text, height=100, key=f"{key}_greeting_{i}", max_chars=_max_chars(text)
+        )
         for i, text in enumerate(greetings)
     ]
     found.append(
@@ -178,6 +178,7 @@ def _greetings(key: str, greetings: list[str]) -> list[str]:
             height=80,
             key=f"{key}_greeting_{len(greetings)}",
             placeholder="Another way to open a conversation",
+            max_chars=MAX_TEXT_CHARS,
             help="Empty a greeting to remove it. Fill this box to add one; after saving, another empty box appears.",
         )
     )
