@@ -69,3 +69,4 @@ class Conversation:
     started_at: datetime
     updated_at: datetime
     turns: int
+    parent: str | None = None  # the conversation it was branched from
