@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 RUNTIME = $(VENV)/.runtime-installed
 DEV = $(VENV)/.dev-installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(DEV)
 
 test: $(DEV) lint  ## all tests: unit, integration (real model server, real Chroma), AppTest, browser
 	$(BIN)/python -m pytest
+
+test-fast: $(DEV) lint  ## pure logic and the embedded store only: no model server, browser or app (about a minute)
+	$(BIN)/python -m pytest -m "not slow" -q
 
 bench: $(DEV)  ## benchmarks; prints a table and writes bench/results.md
 	$(BIN)/python -m bench

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from bench import Figure, Report, judged, table, write_section
-from bench.path import LONG_CONVERSATION, LONG_TURNS, PERSONA, ROOT, cached_store, fmt, free_port, store_copy
+from bench.path import LONG_CONVERSATION, LONG_TURNS, PERSONA, ROOT, cached_store, fmt, store_copy
+from tests.harness import free_port
 
 APP = str(ROOT / "app.py")
 

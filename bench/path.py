@@ -33,7 +33,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 
 from bench import Figure, Report, judged, percentile, table, write_section
 from bench.relay import Relay
+from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench-cache"
@@ -71,12 +71,6 @@ MESSAGES = [
 
 
 # -- the cached store ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _sentences() -> list[str]:

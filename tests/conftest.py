@@ -6,7 +6,6 @@ Under CI=true a skipped test counts as a failure: every real part must be there.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,20 @@ import streamlit as st
 
 from llm.local_server import LocalServerProcess, spawn
 from memory import MemoryStore
-from tests.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, free_port, wait_until_ok
+from tests.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, free_port, stop_group, wait_until_ok
+
+
+#: Fixtures that start real servers, a browser or the whole app: the tests using them are the slow
+#: tier (`make test`); the others, pure logic and the embedded store, are `make test-fast`.
+SLOW_FIXTURES = frozenset({"llm_server", "thinking_servers", "chroma_server", "browser", "page", "app_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        server_store = params is not None and params.params.get("store") == "server"
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or server_store:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -62,8 +74,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         wait_until_ok(f"http://127.0.0.1:{port}/api/v2/heartbeat", process)
         yield "127.0.0.1", port
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        stop_group(process)
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -1,5 +1,6 @@
-"""What the tests share: starting the app, finding and waiting for things on its pages. The
-fixtures (servers, stores, the browser, a page) are in conftest.py."""
+"""What the tests and the benchmarks share: free ports, starting the app and stopping process
+groups, Chromium's flags, finding and waiting for things on the app's pages. The tests' fixtures
+(servers, stores, the browser, a page) are in conftest.py; bench/ imports this module too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,8 +35,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_ok(url: str, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
-    """Poll ``url`` until it answers 200; fail the test if ``process`` exits or time runs out."""
+def wait_until_ok(url: str, process: subprocess.Popen | None = None, timeout: float = 60, poll: float = 0.2) -> None:
+    """Poll ``url`` until it answers 200; fail (the test) if ``process`` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -44,7 +46,7 @@ def wait_until_ok(url: str, process: subprocess.Popen | None = None, timeout: fl
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(poll)
     pytest.fail(f"{url} did not answer within {timeout} s")
 
 
@@ -56,10 +58,24 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-@contextmanager
-def running_app(workdir: Path, llm_url: str, **settings: str) -> Iterator[str]:
-    """`streamlit run app.py` on a free port with its state in ``workdir`` (and ``settings`` as
-    environment variables, e.g. ``LLM_MAX_TOKENS="200"``); yields its URL."""
+@dataclass
+class App:
+    """``streamlit run app.py`` in a process group of its own."""
+
+    process: subprocess.Popen
+    url: str
+    started: float  # time.time() when it was started (benchmarks time the start-up from it)
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        wait_until_ok(f"{self.url}/_stcore/health", self.process, timeout, poll=0.02)
+
+    def stop(self) -> None:
+        stop_group(self.process)
+
+
+def start_app(workdir: Path, llm_url: str, chroma: Path | None = None, **settings: str) -> App:
+    """Start the app on a free port with its state in ``workdir`` (its Chroma store in ``chroma``,
+    default ``workdir/chroma``) and ``settings`` as environment variables (``LLM_MAX_TOKENS="200"``)."""
     port = free_port()
     env = {
         **os.environ,
@@ -68,23 +84,41 @@ def running_app(workdir: Path, llm_url: str, **settings: str) -> Iterator[str]:
         "LLM_BUILTIN_FALLBACK": "false",
         "LLM_TEMPERATURE": "0",
         "LLM_MAX_TOKENS": "120",
-        "CHROMA_PATH": str(workdir / "chroma"),
+        "CHROMA_PATH": str(chroma or workdir / "chroma"),
         "PERSONAS_PATH": str(workdir / "personas"),
         "USER_PERSONAS_PATH": str(workdir / "user-personas"),
+        "ANONYMIZED_TELEMETRY": "False",
         **settings,
     }
+    started = time.time()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(f"{url}/_stcore/health", process)
-        yield url
-    finally:
+    return App(process, f"http://127.0.0.1:{port}", started)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and everything it started."""
+    if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
+def running_app(workdir: Path, llm_url: str, **settings: str) -> Iterator[str]:
+    """The app (see :func:`start_app`), healthy; yields its URL and stops it afterwards."""
+    app = start_app(workdir, llm_url, **settings)
+    try:
+        app.wait_healthy()
+        yield app.url
+    finally:
+        app.stop()
 
 
 # -- AppTest ------------------------------------------------------------------------------------
