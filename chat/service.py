@@ -33,6 +33,7 @@ from llm.prompts import persona_prompt, substitute
 from llm.settings import Sampling
 from llm.thinking import split_thinking
 from memory.models import Memory
+from personas.worldinfo import Lorebook, card_books
 
 if TYPE_CHECKING:
     import openai
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from llm.stream import ReplyStream
     from memory import MemoryStore
     from personas import Persona, PersonaLibrary
+    from personas.lorebook_library import LorebookLibrary
 
 #: Longest message accepted (about 12,000 tokens); longer pastes get a message instead.
 MAX_MESSAGE_CHARS = 50_000
@@ -141,10 +143,12 @@ class ChatService:
         personas: PersonaLibrary,
         user_name: str = "User",
         client_factory: ClientFactory | None = None,
+        lorebooks: LorebookLibrary | None = None,
     ) -> None:
         self.store = store
         self.personas = personas
         self.user_name = user_name
+        self.lorebooks = lorebooks
         self._client_factory = client_factory
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._preparing: set[tuple[str, str]] = set()
@@ -202,6 +206,12 @@ class ChatService:
 
     def greeting(self, persona: Persona) -> str:
         return substitute(persona.first_mes, persona.name, self.user_name)
+
+    def lorebooks_for(self, persona: Persona, conversation_id: str) -> list[Lorebook]:
+        """The lorebooks a reply draws on, first first for the budget: the conversation's, the
+        persona's, then the card's own book."""
+        attached = self.lorebooks.books_for(persona.id, conversation_id) if self.lorebooks is not None else []
+        return [*attached, *card_books(persona.character_book)]
 
 
 class Conversation:
@@ -409,6 +419,7 @@ class Conversation:
             settings.recall_k,
             settings.budget,
             exclude=[job.user_turn_id],
+            lorebooks=self.service.lorebooks_for(persona, self.conversation_id),
         )
         from llm.chain import reply_messages
         from llm.stream import ReplyStream

@@ -763,6 +763,15 @@ def export_lorebook_v3(book: Lorebook) -> bytes:
     return json.dumps(wrapped, ensure_ascii=False, indent=2, allow_nan=False).encode("utf-8")
 
 
+def read_book(fmt: str, data: Any) -> Lorebook:
+    """A book in the given format (``"world_info"`` or ``"character_book"``), read strictly;
+    :class:`WorldInfoError` if it is not one."""
+    try:
+        return Lorebook.from_character_book(data) if fmt == "character_book" else Lorebook.from_world_info(data)
+    except _Bad as exc:
+        raise WorldInfoError(str(exc)) from None
+
+
 def card_books(character_book: Any) -> list[Lorebook]:
     """A card's own ``character_book`` as a lorebook (read leniently), in a list; empty without one."""
     try:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -26,6 +27,7 @@ from llm.errors import LLMError
 from llm.settings import LLMSettings
 from memory.config import StoreConfig
 from personas import PersonaLibrary
+from personas.lorebook_library import LorebookLibrary
 
 if TYPE_CHECKING:
     from chat import ChatService, ReplySettings
@@ -39,17 +41,21 @@ class AppSettings:
     store: StoreConfig
     personas_path: str
     user_name: str
+    lorebooks_path: str = "data/lorebooks"
 
 
 @st.cache_resource
 def settings() -> AppSettings:
     """Read ``.env`` and the environment, once per process."""
     load_dotenv()
+    personas_path = os.environ.get("PERSONAS_PATH") or "data/personas"
     return AppSettings(
         llm=LLMSettings.from_env(),
         store=StoreConfig.from_env(),
-        personas_path=os.environ.get("PERSONAS_PATH") or "data/personas",
+        personas_path=personas_path,
         user_name=os.environ.get("USER_NAME") or "User",
+        # beside the personas unless set: a test or a second instance that moves one moves both
+        lorebooks_path=os.environ.get("LOREBOOKS_PATH") or str(Path(personas_path).parent / "lorebooks"),
     )
 
 
@@ -66,7 +72,10 @@ def chat_service(app: AppSettings) -> ChatService:
     reply being written, shared by every browser session."""
     from chat import ChatService
 
-    return ChatService(memory_store(app.store), persona_library(app.personas_path), app.user_name)
+    return ChatService(
+        memory_store(app.store), persona_library(app.personas_path), app.user_name,
+        lorebooks=lorebook_library(app.lorebooks_path),
+    )  # fmt: skip
 
 
 def reply_settings(config: ChatConfig, app: AppSettings) -> ReplySettings:
@@ -94,6 +103,11 @@ def persona_library(path: str) -> PersonaLibrary:
     library = PersonaLibrary(path)
     library.seed_samples()
     return library
+
+
+@st.cache_resource
+def lorebook_library(path: str) -> LorebookLibrary:
+    return LorebookLibrary(path)
 
 
 @st.cache_resource(show_spinner="Starting the built-in model (SmolLM2-135M)…")
