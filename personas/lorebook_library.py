@@ -149,7 +149,7 @@ class LorebookLibrary:
         wanted = set(persona_ids)
         with self._lock:
             attached = self._attachments()
-            for persona_id in wanted | set(attached["personas"]):
+            for persona_id in sorted(wanted | set(attached["personas"])):
                 ids = [b for b in attached["personas"].get(persona_id, []) if b != book_id]
                 ids += [book_id] if persona_id in wanted else []
                 if ids:

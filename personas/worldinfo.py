@@ -131,8 +131,9 @@ class LoreEntry:
 
     @property
     def label(self) -> str:
-        """How the entry is named in the UI (shortened: it is stored with every reply that used it)."""
-        label = " ".join((self.name or self.comment or ", ".join(self.keys[:3])).split()) or "(constant entry)"
+        """How the entry is named in the UI (shortened: it is stored with every reply that used it).
+        Without a name or title, by its first keys, joined with slashes: labels are listed with commas."""
+        label = " ".join((self.name or self.comment or " / ".join(self.keys[:3])).split()) or "(constant entry)"
         return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
     @property

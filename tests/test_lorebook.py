@@ -204,7 +204,7 @@ def test_labels_are_one_short_line() -> None:
     assert LoreEntry(content="c", name="Town\nhall  ").label == "Town hall"
     long = LoreEntry(content="c", comment="w" * 500).label
     assert len(long) == MAX_LABEL_CHARS and long.endswith("…")
-    assert LoreEntry(content="c", keys=["a", "b", "c", "d"]).label == "a, b, c"
+    assert LoreEntry(content="c", keys=["a", "b", "c", "d"]).label == "a / b / c"
 
 
 budget_entries = st.lists(

@@ -122,7 +122,7 @@ def test_a_reply_draws_on_the_conversations_the_personas_and_the_cards_books(tmp
         reply = chat.view().turns[-1]
         assert reply.role == "assistant" and reply.text.strip()
         # the tides book is recursive: its "Tides" entry mentions the bell, which brings "bell" in
-        expected = ["The ship", "ferry, tobin, boat", *(["Tides", "bell"] if conversation == "c1" else [])]
+        expected = ["The ship", "ferry / tobin / boat", *(["Tides", "bell"] if conversation == "c1" else [])]
         assert sorted(reply.lore) == sorted(expected)  # shown under the reply as "Memories used"
     used = service.lorebooks_for(mara, "c1")
     assert [(b.name, b.format) for b in used] == [

@@ -130,7 +130,7 @@ def test_eldoria_shape() -> None:
     book = parse_lorebook((FIXTURES / "saltmarsh.json").read_bytes())
     shape = [(e.position, e.insertion_order, e.selective, e.enabled) for e in book.entries]
     assert shape == [(BEFORE_CHAR, 100, False, True)] * 4
-    assert [e.label for e in book.entries][1] == "ferry, tobin, boat"  # no comment: named by its keys
+    assert [e.label for e in book.entries][1] == "ferry / tobin / boat"  # no title: named by its keys
 
 
 def test_the_full_fields_of_a_recent_sillytavern() -> None:
