@@ -35,6 +35,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal
 
 from personas.limits import MAX_CARD_BYTES, MAX_CARD_JSON_BYTES, MAX_DEPTH, MAX_TEXT_CHARS, card_json
@@ -44,7 +45,7 @@ Placement = Literal["before", "after", "depth"]
 
 #: SillyTavern's ``world_info_position`` (public/scripts/world-info.js).
 BEFORE_CHAR, AFTER_CHAR, AN_TOP, AN_BOTTOM, AT_DEPTH, EM_TOP, EM_BOTTOM = range(7)
-POSITIONS = {
+POSITIONS = MappingProxyType({
     BEFORE_CHAR: "before the character",
     AFTER_CHAR: "after the character",
     AN_TOP: "author's note, top",
@@ -52,12 +53,10 @@ POSITIONS = {
     AT_DEPTH: "at a depth in the chat",
     EM_TOP: "example messages, top",
     EM_BOTTOM: "example messages, bottom",
-}
+})
 #: SillyTavern's ``world_info_logic``: how secondary keys combine (note the numbering).
 AND_ANY, NOT_ALL, NOT_ANY, AND_ALL = range(4)
-LOGICS = {AND_ANY: "AND ANY", NOT_ALL: "NOT ALL", NOT_ANY: "NOT ANY", AND_ALL: "AND ALL"}
-#: SillyTavern's ``extension_prompt_roles``, for entries at a depth.
-ROLES = {0: "system", 1: "user", 2: "assistant"}
+LOGICS = MappingProxyType({AND_ANY: "AND ANY", NOT_ALL: "NOT ALL", NOT_ANY: "NOT ANY", AND_ALL: "AND ALL"})
 #: SillyTavern's ``DEFAULT_DEPTH`` for an entry at a depth, and its default insertion order.
 DEFAULT_DEPTH = 4
 DEFAULT_ORDER = 100
@@ -68,7 +67,7 @@ MAX_ENTRIES = 20_000
 #: A lorebook file to import (pretty-printed JSON is larger than the compact form we keep).
 MAX_FILE_BYTES = MAX_CARD_BYTES
 #: SillyTavern fields we keep but do not act on: World Info name -> name in a card entry's ``extensions``.
-PASSIVE_FIELDS = {
+PASSIVE_FIELDS = MappingProxyType({
     "displayIndex": "display_index",
     "group": "group",
     "groupOverride": "group_override",
@@ -80,7 +79,7 @@ PASSIVE_FIELDS = {
     "sticky": "sticky",
     "cooldown": "cooldown",
     "delay": "delay",
-}
+})
 #: SillyTavern's own copy of a card's book inside a World Info file; not carried into a card.
 ORIGINAL_DATA = "originalData"
 BOOK_FIELDS = ("name", "description", "scan_depth", "token_budget", "recursive_scanning")
@@ -118,7 +117,7 @@ class LoreEntry:
     logic: int = AND_ANY
     match_whole_words: bool | None = None  # None: the default (substrings match)
     depth: int = DEFAULT_DEPTH  # for AT_DEPTH: messages from the end of the chat
-    role: int = 0
+    role: int = 0  # SillyTavern's for an entry at a depth (0 system, 1 user, 2 assistant): kept, not used
     scan_depth: int | None = None  # None: the book's
     exclude_recursion: bool = False  # not activated by other entries' content
     prevent_recursion: bool = False  # its content does not activate other entries
@@ -518,10 +517,10 @@ BOOK_WRITERS: tuple[Writer, ...] = (
     (("recursive_scanning",), lambda b: _unless(b.recursive_scanning, None)),
     (("extensions",), lambda b: _unless(b.extensions, {})),
 )
-_READERS: dict[str, Callable[[Any], Any]] = {
+_READERS: MappingProxyType[str, Callable[[Any], Any]] = MappingProxyType({
     "world_info": lambda raw: _entry_from_world_info(raw, strict=False),
     "character_book": lambda raw: _entry_from_card(raw, strict=False),
-}
+})
 
 
 def _merged(item: Any, fmt: Format, writers: tuple[Writer, ...]) -> dict[str, Any]:
