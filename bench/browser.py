@@ -136,11 +136,14 @@ def _rounds(browser, relay: Relay, bare_url: str, home: Path, chroma: Path, roun
         app.wait_healthy()
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(app.url)
-        page.get_by_test_id("stChatInputTextArea").wait_for(timeout=120_000)
+        page.get_by_test_id("stChatMessage").first.wait_for(timeout=120_000)
+        opened = page.url
         page.get_by_role("button", name="New conversation").click()
-        # the input shows before the conversation: wait until the new one (the greeting alone) is drawn
-        page.wait_for_function("document.querySelectorAll('[data-testid=stChatMessage]').length === 1",
-                               timeout=60_000)  # fmt: skip
+        # wait until the new one (the greeting alone) is drawn, in a run that has finished
+        page.wait_for_function("(opened) => location.href !== opened && "
+                               "document.querySelectorAll('[data-testid=stChatMessage]').length === 1",
+                               arg=opened, timeout=60_000)  # fmt: skip
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
         time.sleep(1)
         page.evaluate(OBSERVER)
         box = page.get_by_test_id("stChatInputTextArea")
@@ -231,7 +234,7 @@ def run(quick: bool = False) -> Report:
             # figure 2: Enter → first text, against the bare server; then with a model that thinks
             results = _rounds(browser, relay, bare_server.base_url, tmp_path / "chat", big, rounds)
             thinking_results = _rounds(browser, thinking_relay, thinking_twin.base_url, tmp_path / "thinking",
-                                       big, rounds)  # fmt: skip
+                                       store_copy(10_000, tmp_path / "big-thinking"), rounds)  # fmt: skip
             browser.close()
     finally:
         for each in relays:

@@ -9,11 +9,12 @@ from functools import partial
 
 from llm import PromptParts, assemble
 from llm.assembly import TEMPLATE_OVERHEAD, Role, approx_tokens
-from llm.prompts import notes_block, persona_prompt, substitute, with_authors_note
+from llm.prompts import depth_note, notes_block, persona_prompt, substitute, with_authors_note, world_section
 from llm.thinking import strip_thinking
 from memory import Memory, MemoryStore
 from personas import Persona
-from personas.lorebook import LoreEntry, active_entries
+from personas.lorebook import LoreEntry, activate, active_entries
+from personas.worldinfo import Lorebook, card_books
 
 #: Turns of the current conversation sent as history, at least (older ones can come back as
 #: memories); up to ``HISTORY_WINDOW + HISTORY_STEP - 1``.
@@ -61,6 +62,7 @@ def prepare_reply(
     recall_k: int,
     budget: int,
     exclude: Sequence[str] = (),
+    lorebooks: Sequence[Lorebook] | None = None,
     *,
     user_description: str = "",
     authors_note: str = "",
@@ -69,38 +71,73 @@ def prepare_reply(
     """Recall, pick lorebook entries and assemble the prompt for ``message``.
 
     ``turns`` are the conversation so far (without ``message``); the ones in the history window
-    and ``exclude`` (e.g. the stored user turn) are not recalled again. ``user_description``: who
-    the user is (their persona); ``authors_note``: put ``note_depth`` messages from the end.
+    and ``exclude`` (e.g. the stored user turn) are not recalled again. ``lorebooks``: the books
+    to draw entries from, first first for the budget (default: the card's own book).
+    ``user_description``: who the user is (their persona); ``authors_note``: put ``note_depth``
+    messages from the end.
     """
     history = recent_history(turns, greeting)
     window_ids = {t.id for t in turns[history_start(len(turns)) :]} | set(exclude)
     memories = store.recall(persona.id, message, k=recall_k, exclude=window_ids)
-    system = persona_prompt(persona, user_name, user_description)
-    lore = active_entries(
-        persona.character_book,
-        [text for _, text in history] + [message],
-        count_tokens=partial(_lore_tokens, persona.name, user_name),
-        room=lore_room(system, message, budget),
-    )
+    books = card_books(persona.character_book) if lorebooks is None else lorebooks
+    texts = [text for _, text in history] + [message]
+    lore = world_info(persona, user_name, books, texts, budget, user_description)
     if authors_note.strip():
         history, message = with_authors_note(history, message, authors_note, note_depth)
     parts = assemble(
-        system,
+        lore.system,
         [m.as_prompt_line() for m in memories],
         history,
         message,
         budget=budget,
-        lore=[substitute(e.content, persona.name, user_name) for e in lore],
+        lore=lore.after,
+        depth_lore=lore.depth,
     )
-    return PreparedReply(parts, memories[: len(parts.memories)], lore)
+    return PreparedReply(parts, memories[: len(parts.memories)], lore.entries)
+
+
+@dataclass(frozen=True)
+class WorldInfo:
+    """The lorebook entries in play for a message, where they go (see ``llm.prompts``)."""
+
+    system: str  # the persona's system prompt, with the entries that go before the character
+    after: list[str]  # with the message
+    depth: list[tuple[int, str]]  # at a depth in the chat
+    entries: list[LoreEntry]  # all of them, in prompt order (their labels are stored with the reply)
+
+
+def world_info(
+    persona: Persona, user_name: str, books: Sequence[Lorebook], texts: list[str], budget: int,
+    user_description: str = "",
+) -> WorldInfo:
+    """Activate the books' entries for ``texts`` (the history window, the new message last), within
+    what the prompt leaves them of ``budget``, with ``{{char}}`` and ``{{user}}`` replaced."""
+    base = persona_prompt(persona, user_name, user_description)
+    message = texts[-1] if texts else ""
+    entries = activate(
+        books,
+        texts,
+        count_tokens=partial(_lore_tokens, persona.name, user_name),
+        room=lore_room(base, message, budget),
+        depth_cost=approx_tokens(depth_note([""])),
+        seed=message,
+    )
+    said = [substitute(e.content, persona.name, user_name) for e in entries]
+    before = [text for e, text in zip(entries, said, strict=True) if e.placement == "before"]
+    return WorldInfo(
+        system=persona_prompt(persona, user_name, user_description, world_before=before) if before else base,
+        after=[text for e, text in zip(entries, said, strict=True) if e.placement == "after"],
+        depth=[(e.depth, text) for e, text in zip(entries, said, strict=True) if e.placement == "depth"],
+        entries=entries,
+    )
 
 
 def lore_room(system: str, message: str, budget: int) -> int:
     """Tokens the lorebook entries may take: what the persona, the message, the template and the
-    world information's heading leave of ``budget``. Entries never make a prompt too long, since
-    ``assemble`` does not cut them."""
-    heading = approx_tokens(notes_block([], [""]))
-    return max(0, budget - approx_tokens(system) - approx_tokens(message) - TEMPLATE_OVERHEAD - heading)
+    world information's headings (with the message and in the system prompt) leave of
+    ``budget``. Entries never make a prompt too long, since ``assemble`` does not cut them."""
+    headings = approx_tokens(notes_block([], [""])) + approx_tokens("\n\n" + world_section([""]))
+    return max(0, budget - approx_tokens(system) - approx_tokens(message) - TEMPLATE_OVERHEAD - headings)
 
 
 def _lore_tokens(char: str, user: str, line: str) -> int:

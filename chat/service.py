@@ -35,6 +35,7 @@ from llm.settings import Sampling
 from llm.thinking import split_thinking
 from memory.models import Memory, NewTurn
 from personas.users import UserPersona
+from personas.worldinfo import Lorebook, card_books
 
 if TYPE_CHECKING:
     import openai
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from llm.stream import ReplyStream
     from memory import MemoryStore
     from personas import Persona, PersonaLibrary
+    from personas.lorebook_library import LorebookLibrary
     from personas.users import UserPersonaLibrary
 
 #: Longest message accepted (about 12,000 tokens); longer pastes get a message instead.
@@ -157,11 +159,13 @@ class ChatService:
         user_name: str = "User",
         client_factory: ClientFactory | None = None,
         users: UserPersonaLibrary | None = None,
+        lorebooks: LorebookLibrary | None = None,
     ) -> None:
         self.store = store
         self.personas = personas
         self.user_name = user_name  # who the user is where no user persona is chosen
         self.users = users
+        self.lorebooks = lorebooks
         self._client_factory = client_factory
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._preparing: set[tuple[str, str]] = set()
@@ -219,6 +223,12 @@ class ChatService:
 
     def greeting(self, persona: Persona, user_name: str | None = None) -> str:
         return substitute(persona.first_mes, persona.name, user_name or self.user_name)
+
+    def lorebooks_for(self, persona: Persona, conversation_id: str) -> list[Lorebook]:
+        """The lorebooks a reply draws on, first first for the budget: the conversation's, the
+        persona's, then the card's own book."""
+        attached = self.lorebooks.books_for(persona.id, conversation_id) if self.lorebooks is not None else []
+        return [*attached, *card_books(persona.character_book)]
 
 
 class Conversation:
@@ -505,6 +515,7 @@ class Conversation:
             user_description=user.description,
             authors_note=note.text if asked % note.every == 0 else "",
             note_depth=note.depth,
+            lorebooks=self.service.lorebooks_for(persona, self.conversation_id),
         )
         from llm.chain import reply_messages
         from llm.stream import ReplyStream

@@ -1,8 +1,9 @@
 """Prompt assembly within the model's context budget (pure functions, no I/O).
 
 Order of sacrifice when the prompt is too long: the oldest history first, then the least relevant
-memories; the persona, the lorebook entries in play and the new message are never cut; if those
-alone do not fit, :class:`~llm.errors.ContextTooLong` is raised before anything is sent.
+memories; the persona, the lorebook entries in play (with the message, in the system prompt or at
+a depth in the chat: see ``llm.prompts``) and the new message are never cut; if those alone do not
+fit, :class:`~llm.errors.ContextTooLong` is raised before anything is sent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from llm.errors import ContextTooLong
-from llm.prompts import notes_block
+from llm.prompts import by_depth, depth_note, notes_block, place_depth_notes
 
 Role = Literal["user", "assistant"]
 TokenCounter = Callable[[str], int]
@@ -55,13 +56,18 @@ class PromptParts:
     dropped_history: int = 0
     dropped_memories: int = 0
     lore: list[str] = field(default_factory=list)
+    #: Lorebook entries at a depth in the chat: (depth, text), merged into the history when sent.
+    depth_lore: list[tuple[int, str]] = field(default_factory=list)
 
     def inputs(self) -> dict[str, object]:
+        history, message = list(self.history), self.message
+        if self.depth_lore:
+            history, message = place_depth_notes(history, message, self.depth_lore)
         return {
             "persona": self.persona,
-            "history": self.history,
+            "history": history,
             "notes": notes_block(self.memories, self.lore),
-            "message": self.message,
+            "message": message,
         }
 
 
@@ -77,17 +83,21 @@ def assemble(
     budget: int,
     count: TokenCounter = approx_tokens,
     lore: Sequence[str] = (),
+    depth_lore: Sequence[tuple[int, str]] = (),
 ) -> PromptParts:
     """Fit persona + lore + memories + history + message into ``budget`` tokens.
 
     ``memories`` are best first; ``history`` is oldest first; ``lore`` are the lorebook entries in
-    play. ``budget`` is the context window minus the tokens reserved for the reply.
+    play that go with the message, ``depth_lore`` those at a depth in the chat (``persona`` has
+    those before the character already). ``budget`` is the context window minus the tokens
+    reserved for the reply.
     """
     fixed = count(persona) + count(message) + TEMPLATE_OVERHEAD
     if lore:
         fixed += count(notes_block([], list(lore)))
+    fixed += sum(count(depth_note(lines)) for _, lines in by_depth(depth_lore))
     if fixed > budget:
-        what = "persona, lorebook entries and message" if lore else "persona and message"
+        what = "persona, lorebook entries and message" if lore or depth_lore else "persona and message"
         raise ContextTooLong(f"{what} take about {fixed} tokens, the budget is {budget}")
 
     history_costs = [count(text) for _, text in history]
@@ -112,6 +122,7 @@ def assemble(
         dropped_history=first_kept,
         dropped_memories=len(memories) - kept_memories,
         lore=list(lore),
+        depth_lore=list(depth_lore),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from llm.errors import LLMError
-from ui import chat_view, navigation, resources, sidebar
+from ui import chat_view, lorebooks, navigation, resources, sidebar
 from ui.safe_text import plain
 
 navigation.require_app_frame()
@@ -34,6 +34,7 @@ history_area, live_area, notes_area, actions_area = st.container(), st.empty(), 
 with resources.store_guard(app.store):
     service = resources.chat_service(app)
     conversation_id = sidebar.conversation_picker(service.store, persona)
+    lorebooks.conversation_picker(resources.lorebook_library(app.lorebooks_path), persona, conversation_id)
     chat = service.conversation(persona.id, conversation_id)
     sidebar.who_you_are(chat, resources.user_personas(app))
     sidebar.authors_note(chat)

@@ -212,6 +212,7 @@ def confirm_delete(persona: Persona) -> None:
         ):
             store.delete_persona(persona.id)
             library.delete(persona.id)
+            resources.lorebook_library(app.lorebooks_path).forget_persona(persona.id)  # its lorebooks stay
             if st.session_state.get("persona_id") == persona.id:
                 st.session_state.pop("persona_id", None)
                 st.session_state.pop("conversation_id", None)

@@ -19,7 +19,6 @@ from llm.local_server import LocalServerProcess, spawn
 from memory import MemoryStore
 from tests.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, free_port, stop_group, wait_until_ok
 
-
 #: Fixtures that start real servers, a browser or the whole app: the tests using them are the slow
 #: tier (`make test`); the others, pure logic and the embedded store, are `make test-fast`.
 SLOW_FIXTURES = frozenset({"llm_server", "thinking_servers", "chroma_server", "browser", "page", "app_env"})

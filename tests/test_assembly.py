@@ -116,3 +116,67 @@ def test_context_usage_adds_up_the_parts() -> None:
     assert usage.total == 10 + 7 + 40 + 100 + 64
     assert usage.fraction == usage.total / 400
     assert context_usage("p " * 1000, [], [], 0, 400, count_words).fraction == 1.0
+
+
+# --- lorebook entries at a depth in the chat -----------------------------------------------------
+
+
+def placed(history: list[tuple[str, str]], message: str, entries: list[tuple[int, str]]) -> list[tuple[str, str]]:
+    from llm.assembly import to_messages
+    from llm.prompts import place_depth_notes
+
+    messages, last = place_depth_notes(to_messages(history), message, entries)
+    return [("user" if isinstance(m, HumanMessage) else "assistant", m.content) for m in messages] + [("user", last)]
+
+
+NOTE = "<notes>\nWorld information:\n- {}\n</notes>"
+CHAT = [("assistant", "Ahoy."), ("user", "u1"), ("assistant", "a1"), ("user", "u2"), ("assistant", "a2")]
+
+
+def test_depth_zero_goes_after_the_new_message() -> None:
+    assert placed(CHAT, "hi", [(0, "x")])[-1] == ("user", "hi\n\n" + NOTE.format("x"))
+
+
+def test_a_depth_note_merges_into_the_nearest_user_message() -> None:
+    at_one = placed(CHAT, "hi", [(1, "x")])  # before the new message: at its start
+    assert at_one[-1] == ("user", NOTE.format("x") + "\n\nhi") and at_one[:-1] == CHAT
+    at_two = placed(CHAT, "hi", [(2, "x")])  # before a2, an assistant message: at the end of u2
+    assert at_two[3] == ("user", "u2\n\n" + NOTE.format("x")) and at_two[4] == CHAT[4]
+    at_three = placed(CHAT, "hi", [(3, "x")])  # before u2: at its start
+    assert at_three[3] == ("user", NOTE.format("x") + "\n\nu2")
+
+
+def test_a_depth_beyond_the_chat_goes_to_its_first_user_message() -> None:
+    assert placed(CHAT, "hi", [(99, "x")])[1] == ("user", NOTE.format("x") + "\n\nu1")
+    assert placed([], "hi", [(5, "x")]) == [("user", NOTE.format("x") + "\n\nhi")]
+
+
+def test_entries_at_one_depth_share_a_note_and_deeper_ones_come_first() -> None:
+    last = placed(CHAT, "hi", [(1, "a"), (0, "b"), (1, "c"), (6, "d")])[-1][1]
+    assert last == "<notes>\nWorld information:\n- a\n- c\n</notes>\n\nhi\n\n" + NOTE.format("b")
+    assert placed(CHAT, "hi", [(6, "d")])[1][1].startswith(NOTE.format("d"))
+
+
+def test_assistant_messages_are_never_written_into() -> None:
+    for depth in range(8):
+        result = placed(CHAT, "hi", [(depth, "x")])
+        assert [text for role, text in result if role == "assistant"] == [t for r, t in CHAT if r == "assistant"]
+        assert sum("<notes>" in text for _, text in result) == 1
+
+
+def test_depth_notes_are_counted_never_cut_and_sent() -> None:
+    depth_lore = [(2, words(30, "lore"))]
+    with pytest.raises(ContextTooLong, match="lorebook"):
+        assemble("persona", [], [], "hello", budget=80, count=count_words, depth_lore=depth_lore)
+    parts = assemble("persona", ["m1"], HISTORY, "hello", budget=110, count=count_words, depth_lore=depth_lore)
+    assert parts.depth_lore == depth_lore and parts.history == [] and parts.memories == []
+    full = assemble("p", [], HISTORY, "hello", budget=10_000, depth_lore=depth_lore)
+    sent = reply_messages(full)
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert sent[3]["content"].endswith("u29\n\n" + NOTE.format(depth_lore[0][1]))  # u2 ... before a2
+    assert [m.content for m in full.history] == [text for _, text in HISTORY]  # the parts keep the history as it is
+
+
+def test_without_depth_entries_the_history_is_sent_as_it_is() -> None:
+    parts = assemble("p", [], HISTORY, "hello", budget=10_000)
+    assert parts.inputs()["history"] == parts.history

@@ -105,7 +105,7 @@ def test_a_deep_link_on_a_fresh_server_opens_inside_the_app(tmp_path, llm_server
         page.get_by_role("heading", name="Personas").wait_for(timeout=90_000)
         links = page.get_by_test_id("stSidebarNavLink")
         labels = [links.nth(i).inner_text().splitlines()[-1].strip() for i in range(links.count())]
-        assert labels == ["Chat", "Personas", "Memories"]  # not the pages/ folder's file names
+        assert labels == ["Chat", "Personas", "Memories", "Lorebooks", "You"]  # not the pages/ folder's file names
         page.close()
 
 

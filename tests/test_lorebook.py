@@ -1,4 +1,6 @@
-"""Which lorebook entries the recent chat brings into play."""
+"""Which lorebook entries the recent chat brings into play: a card's book as found in the card
+(``active_entries``), and lorebooks of either format together (``activate``), with SillyTavern's
+rules: selective logic, whole words, scan depth, recursion, probability, budgets, positions."""
 
 from __future__ import annotations
 
@@ -8,16 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm.prompts import persona_prompt, substitute
 from personas import Persona
 from personas.lorebook import (
     MAX_ACTIVE_ENTRIES,
     MAX_LABEL_CHARS,
+    MAX_RECURSION_STEPS,
     LoreEntry,
+    activate,
     active_entries,
     approx_tokens,
     prompt_line,
 )
+from personas.worldinfo import AND_ALL, AND_ANY, AT_DEPTH, BEFORE_CHAR, NOT_ALL, NOT_ANY, Lorebook
 
 
 def entry(content: str, keys: list[str] | None = None, order: int = 0, **fields: Any) -> dict[str, Any]:
@@ -91,19 +95,27 @@ def test_sorted_by_insertion_order() -> None:
     assert contents(active_entries(lore, ["k"])) == ["first", "second", "third"]
 
 
-def test_token_budget_cuts_in_insertion_order() -> None:
+def test_the_budget_keeps_the_highest_order_first() -> None:
+    """As SillyTavern (and the V3 spec: "remove the lowest insertion_order first") do; the entries
+    kept still go into the prompt lowest order first."""
     forty = "x" * 160  # 40 approximate tokens
     lore = book(*(entry(f"{i}{forty}", ["k"], order=i) for i in range(5)), token_budget=100)
-    assert [e.insertion_order for e in active_entries(lore, ["k"])] == [0, 1]
-    assert len(active_entries(lore, ["k"], token_budget=130)) == 3
+    assert [e.insertion_order for e in active_entries(lore, ["k"])] == [3, 4]
+    assert [e.insertion_order for e in active_entries(lore, ["k"], token_budget=130)] == [2, 3, 4]
     assert len(active_entries(book(*lore["entries"]), ["k"])) == 5  # default budget 500
     assert active_entries(lore, ["k"], token_budget=0) == []
+
+
+def test_priority_decides_the_budget_when_set() -> None:
+    lore = book(entry("low priority", ["k"], order=9, priority=1), entry("high priority", ["k"], order=1, priority=5),
+                token_budget=6)  # fmt: skip
+    assert contents(active_entries(lore, ["k"])) == ["high priority"]
 
 
 def test_custom_token_counter() -> None:
     lore = book(entry("one two three", ["k"], order=0), entry("four five", ["k"], order=1))
     found = active_entries(lore, ["k"], token_budget=4, count_tokens=lambda text: len(text.split()))
-    assert contents(found) == ["one two three"]
+    assert contents(found) == ["four five"]  # order 1 first: 3 tokens; then 4 more would exceed 4
 
 
 def test_approx_tokens() -> None:
@@ -192,7 +204,7 @@ def test_labels_are_one_short_line() -> None:
     assert LoreEntry(content="c", name="Town\nhall  ").label == "Town hall"
     long = LoreEntry(content="c", comment="w" * 500).label
     assert len(long) == MAX_LABEL_CHARS and long.endswith("…")
-    assert LoreEntry(content="c", keys=["a", "b", "c", "d"]).label == "a, b, c"
+    assert LoreEntry(content="c", keys=["a", "b", "c", "d"]).label == "a / b / c"
 
 
 budget_entries = st.lists(
@@ -202,6 +214,12 @@ budget_entries = st.lists(
     ),
     max_size=60,
 )  # fmt: skip
+
+
+def oracle_matches(raw: dict[str, Any], texts: list[str]) -> bool:
+    """The fuzzed entries' rule, written out independently: constant, or a key (case-insensitive
+    substring) in the last four texts."""
+    return raw["constant"] or any(k and k in t.casefold() for k in raw["keys"] for t in texts[-4:])
 
 
 @settings(max_examples=400, deadline=None)
@@ -218,36 +236,54 @@ def test_fuzz_the_budget(raw: list[dict], texts: list[str], budget: int, room: i
     limit = budget if room is None else min(budget, room)
     assert len(found) <= cap
     assert sum(approx_tokens(prompt_line(e.content)) for e in found) <= limit
-    eligible = sorted(
-        (e for e in map(LoreEntry.from_dict, raw) if e and e.enabled and e.content.strip() and e.matches(texts)),
-        key=lambda e: e.insertion_order,
-    )
-    assert found == eligible[: len(found)]  # the first ones, in order
-    if len(found) < len(eligible) and len(found) < cap:  # and stopped only where the next did not fit
-        assert sum(approx_tokens(prompt_line(e.content)) for e in eligible[: len(found) + 1]) > limit
+    assert [e.insertion_order for e in found] == sorted(e.insertion_order for e in found)  # prompt order
+    ranked = [  # eligible, highest order first (stable)
+        n
+        for n, item in sorted(enumerate(raw), key=lambda pair: (-pair[1]["insertion_order"], pair[0]))
+        if item["enabled"] and item["content"].strip() and oracle_matches(item, texts)
+    ]
+    kept = ranked[: len(found)]
+    assert sorted(contents(found)) == sorted(raw[n]["content"] for n in kept)  # the first ones in rank
+    if len(found) < len(ranked) and len(found) < cap:  # and stopped only where the next did not fit
+        assert sum(approx_tokens(prompt_line(raw[n]["content"])) for n in ranked[: len(found) + 1]) > limit
+
+
+positions = st.sampled_from([BEFORE_CHAR, 1, 2, 3, AT_DEPTH, 5, 6, 7])
 
 
 @settings(max_examples=200, deadline=None)
-@given(budget_entries, st.text(max_size=300), st.text(max_size=100), st.integers(0, 600))
-def test_fuzz_entries_never_make_the_prompt_too_long(raw: list[dict], card: str, message: str, slack: int) -> None:
-    """With the room chat.prompting gives them, the entries in play never push a prompt over its budget:
-    when the persona and the message fit (with ``slack`` tokens to spare), the prompt is assembled,
+@given(
+    st.lists(st.tuples(budget_entries, positions, st.integers(0, 6)), max_size=3),
+    st.text(max_size=300),
+    st.text(max_size=100),
+    st.lists(st.text(max_size=40), max_size=6),
+    st.integers(0, 600),
+)
+def test_fuzz_entries_never_make_the_prompt_too_long(
+    books: list, card: str, message: str, history: list[str], slack: int
+) -> None:
+    """With the room chat.prompting gives them, the entries in play never push a prompt over its
+    budget, wherever they go (the system prompt, with the message, at a depth in the chat): when
+    the persona and the message fit (with ``slack`` tokens to spare), the prompt is assembled,
     entries and all (assemble never cuts entries)."""
-    from chat.prompting import lore_room
+    from chat.prompting import world_info
     from llm.assembly import TEMPLATE_OVERHEAD, assemble
     from llm.assembly import approx_tokens as prompt_tokens
+    from llm.prompts import persona_prompt
 
-    persona = Persona(id="p", name="P {{user}}", description=card, character_book=book(*raw))
-    system = persona_prompt(persona, "Sam")
-    budget = prompt_tokens(system) + prompt_tokens(message) + TEMPLATE_OVERHEAD + slack
-    found = active_entries(
-        persona.character_book,
-        ["k z", message],
-        count_tokens=lambda line: prompt_tokens(substitute(line, persona.name, "Sam")),
-        room=lore_room(system, message, budget),
-    )
-    lore = [substitute(e.content, persona.name, "Sam") for e in found]
-    assert assemble(system, [], [], message, budget=budget, lore=lore).lore == lore
+    lorebooks = [
+        Lorebook.from_character_book(
+            book(*({**e, "extensions": {"position": position, "depth": depth}} for e in raw)), strict=False
+        )
+        for raw, position, depth in books
+    ]
+    persona = Persona(id="p", name="P {{user}}", description=card)
+    budget = prompt_tokens(persona_prompt(persona, "Sam")) + prompt_tokens(message) + TEMPLATE_OVERHEAD + slack
+    turns = [("user" if n % 2 else "assistant", text) for n, text in enumerate(history)]
+    lore = world_info(persona, "Sam", lorebooks, ["k z", *history, message], budget)
+    parts = assemble(lore.system, [], turns, message, budget=budget, lore=lore.after, depth_lore=lore.depth)
+    assert parts.lore == lore.after and parts.depth_lore == lore.depth
+    assert len(lore.after) + len(lore.depth) <= len(lore.entries)
 
 
 # --- a card that cannot fit is told on import ---------------------------------------------------
@@ -262,3 +298,149 @@ def test_fit_warnings() -> None:
     crowded = book(*(entry(f"fact {i}", [], constant=True) for i in range(20_000)))
     (left_out,) = fit_warnings(Persona(id="m", name="Mara", character_book=crowded), "Sam", 4096, 512)
     assert left_out.startswith(f"{20_000 - MAX_ACTIVE_ENTRIES:,} of the lorebook's 20,000 always-on entries")
+
+
+# --- World Info: lorebooks of either format, SillyTavern's rules --------------------------------
+
+
+def wi(content: str, key: list[str] | None = None, **fields: Any) -> dict[str, Any]:
+    """A World Info entry as SillyTavern writes it (only the fields given and the usual ones)."""
+    return {"key": key or [], "keysecondary": [], "content": content, "order": 100, "position": 1,
+            "disable": False, **fields}  # fmt: skip
+
+
+def world(*entries: dict[str, Any], **fields: Any) -> Lorebook:
+    return Lorebook.from_world_info({"entries": {str(n): {"uid": n, **e} for n, e in enumerate(entries)}, **fields})
+
+
+def found(books: Lorebook | list[Lorebook], texts: list[str], **kwargs: Any) -> list[str]:
+    return contents(activate(books if isinstance(books, list) else [books], texts, **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("logic", "text", "expected"),
+    [
+        (AND_ANY, "the ferry boat", True),
+        (AND_ANY, "the ferry", True),
+        (AND_ANY, "Tobin alone", False),
+        (AND_ALL, "the ferry boat", True),
+        (AND_ALL, "the ferry", False),
+        (NOT_ANY, "Tobin alone", True),
+        (NOT_ANY, "the ferry", False),
+        (NOT_ALL, "the ferry", True),
+        (NOT_ALL, "Tobin alone", True),
+        (NOT_ALL, "the ferry boat", False),
+    ],
+)
+def test_selective_logic_with_sillytaverns_numbering(logic: int, text: str, expected: bool) -> None:
+    assert (AND_ANY, NOT_ALL, NOT_ANY, AND_ALL) == (0, 1, 2, 3)  # world_info_logic in world-info.js
+    entry = wi("Tobin skippers the ferry.", ["Tobin"], keysecondary=["ferry", "boat"], selective=True,
+               selectiveLogic=logic)  # fmt: skip
+    assert found(world(entry), [f"Tobin: {text}"]) == (["Tobin skippers the ferry."] if expected else [])
+    assert found(world(entry), [text.replace("Tobin", "")]) == []  # the primary key is always needed
+
+
+def test_secondary_keys_count_only_when_selective() -> None:
+    entry = wi("x", ["Tobin"], keysecondary=["ferry"], selective=False, selectiveLogic=AND_ALL)
+    assert found(world(entry), ["Tobin"]) == ["x"]
+
+
+def test_whole_words() -> None:
+    book_ = world(wi("cats", ["cat"], matchWholeWords=True), wi("sea lion", ["sea lion"], matchWholeWords=True),
+                  wi("any cat", ["cat"]))  # fmt: skip
+    assert found(book_, ["a category"]) == ["any cat"]
+    assert found(book_, ["the cat, asleep"]) == ["cats", "any cat"]
+    assert found(book_, ["Cat."]) == ["cats", "any cat"]  # case still does not matter
+    assert found(book_, ["sea lions"]) == ["sea lion"]  # a key of several words matches as it is (SillyTavern)
+    assert found(world(wi("café", ["café"], matchWholeWords=True)), ["un café!"]) == ["café"]  # Unicode words
+
+
+def test_case_sensitive_entries_in_world_info() -> None:
+    book_ = world(wi("exact", ["Gull"], caseSensitive=True), wi("any", ["Gull"], caseSensitive=None))
+    assert found(book_, ["the gull"]) == ["any"]
+    assert found(book_, ["the Gull"]) == ["exact", "any"]
+
+
+def test_regex_keys_are_not_evaluated() -> None:
+    assert found(world(wi("regex", ["/dra(g|k)on/i"])), ["a dragon"]) == []
+
+
+def test_scan_depth_of_the_entry_over_the_book() -> None:
+    texts = ["the red book", "b", "c", "d", "e"]
+    assert found(world(wi("deep", ["red book"], scanDepth=5)), texts) == ["deep"]
+    assert found(world(wi("book depth", ["red book"]), scan_depth=5), texts) == ["book depth"]
+    assert found(world(wi("shallow", ["red book"], scanDepth=1), scan_depth=5), texts) == []
+    assert found(world(wi("only constant", ["e"], scanDepth=0), wi("always", constant=True)), texts) == ["always"]
+
+
+def test_recursion_is_off_unless_the_book_says_so() -> None:
+    entries = (wi("The ferry is the Gull's Luck.", ["ferry"]), wi("The Gull's Luck was built in 1921.", ["Gull"]))
+    assert found(world(*entries), ["the ferry"]) == ["The ferry is the Gull's Luck."]
+    assert len(found(world(*entries, recursive_scanning=True), ["the ferry"])) == 2
+
+
+def test_recursion_has_a_limit() -> None:
+    chain = [wi(f"step {n} mentions link{n + 1}", [f"link{n}"], order=n) for n in range(10)]
+    book_ = world(*chain, recursive_scanning=True)
+    assert len(found(book_, ["link0"])) == MAX_RECURSION_STEPS + 1
+    assert len(found(book_, ["link0"], max_recursion=0)) == 1
+    assert len(found(book_, ["link0"], max_recursion=20)) == 10
+
+
+def test_exclude_and_prevent_recursion() -> None:
+    first = wi("The ferry is the Gull's Luck.", ["ferry"])
+    excluded = wi("Excluded: Gull", ["Gull"], excludeRecursion=True)
+    assert found(world(first, excluded, recursive_scanning=True), ["the ferry"]) == [first["content"]]
+    assert found(world(first, excluded, recursive_scanning=True), ["a Gull"]) == [excluded["content"]]
+    silent = wi("The ferry is the Gull's Luck.", ["ferry"], preventRecursion=True)
+    after = wi("1921", ["Gull"])
+    assert found(world(silent, after, recursive_scanning=True), ["the ferry"]) == [silent["content"]]
+
+
+def test_recursion_within_the_budget() -> None:
+    chain = [wi(f"link{n + 1} " + "x" * 35, [f"link{n}"]) for n in range(4)]  # 11 tokens each with the bullet
+    assert len(found(world(*chain, recursive_scanning=True), ["link0"], token_budget=22)) == 2
+    assert len(found(world(*chain, recursive_scanning=True), ["link0"], room=33)) == 3
+
+
+def test_probability_is_repeatable_for_a_message() -> None:
+    never = world(wi("never", ["k"], probability=0, useProbability=True))
+    assert found(never, ["k"], seed="m") == []
+    always = world(wi("always", ["k"], probability=100, useProbability=True), wi("unrolled", ["k"], probability=0))
+    assert found(always, ["k"], seed="m") == ["always", "unrolled"]  # useProbability off: no roll
+    half = world(wi("half", ["k"], probability=50, useProbability=True))
+    rolls = [bool(found(half, ["k"], seed=f"message {n}")) for n in range(200)]
+    assert rolls == [bool(found(half, ["k"], seed=f"message {n}")) for n in range(200)]  # the same again
+    assert 60 < sum(rolls) < 140  # the roll is derived from the message: about half of them
+
+
+def test_several_books_first_book_first_and_each_within_its_budget() -> None:
+    forty = "x" * 160
+    conversation = world(wi("conversation " + forty, ["k"]), token_budget=50)
+    persona = world(wi("persona " + forty, ["k"], order=1), wi("persona more " + forty, ["k"], order=0),
+                    token_budget=50)  # fmt: skip
+    assert found([conversation, persona], ["k"]) == ["persona " + forty, "conversation " + forty]  # prompt order
+    assert found([conversation, persona], ["k"], room=50) == ["conversation " + forty]  # the first book first
+    assert found([persona, conversation], ["k"], room=50) == ["persona " + forty]
+
+
+def test_the_same_content_from_two_books_goes_in_once() -> None:
+    card = Lorebook.from_character_book(book(entry("The lamp never goes out.", ["lamp"])))
+    library = world(wi(" The lamp never goes out. ", ["lamp"]))
+    assert len(found([library, card], ["the lamp"])) == 1
+    assert len(found(world(wi("twice", ["lamp"]), wi("twice", ["lamp"])), ["the lamp"])) == 2  # one book: as it is
+
+
+@pytest.mark.parametrize(
+    ("position", "placement"),
+    [(0, "before"), (1, "after"), (2, "after"), (3, "after"), (4, "depth"), (5, "after"), (6, "after"), (9, "after")],
+)
+def test_placement_of_sillytaverns_positions(position: int, placement: str) -> None:
+    (entry_,) = world(wi("x", ["k"], position=position)).entries
+    assert entry_.placement == placement
+
+
+def test_entries_at_a_depth_cost_their_note() -> None:
+    at_depth = world(wi("y" * 38, ["k"], position=AT_DEPTH, order=1), wi("z" * 38, ["k"], position=1))
+    assert len(found(at_depth, ["k"], room=22)) == 2
+    assert found(at_depth, ["k"], room=22, depth_cost=5) == ["z" * 38]

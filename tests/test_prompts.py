@@ -36,3 +36,16 @@ def test_card_system_prompt_replaces_the_default() -> None:
     prompt = persona_prompt(persona)
     assert prompt.startswith("You are X. Only answer in rhymes.")
     assert DEFAULT_INSTRUCTIONS[:20] not in prompt
+
+
+def test_entries_before_the_character_go_between_the_instructions_and_the_description() -> None:
+    from llm.prompts import NOTES_EXPLAINED
+
+    persona = Persona(id="m", name="Mara", description="Captain of the Kestrel.")
+    prompt = persona_prompt(persona, "Sam", world_before=["The sky is green.", "{{user}} is the navigator."])
+    instructions, world, about = prompt.split("\n\n")[:3]
+    assert instructions.startswith("You are Mara")
+    assert world == "World information:\n- The sky is green.\n- Sam is the navigator."
+    assert about.startswith("About Mara:")
+    assert persona_prompt(persona, "Sam", world_before=[]) == persona_prompt(persona, "Sam")
+    assert substitute(NOTES_EXPLAINED, "Mara", "Sam") in prompt

@@ -140,3 +140,46 @@ def test_the_server_reads_only_the_new_message_again(store: MemoryStore, llm_ser
     # read again: the previous message (now without its notes), its reply and the new message;
     # with the memories in the system prompt, only the instructions before them would be cached
     assert second.prompt_tokens_details.cached_tokens > first.prompt_tokens - 200
+
+
+def saltmarsh_world():
+    from personas.worldinfo import Lorebook
+
+    entries = [
+        {"uid": 0, "key": ["lamp"], "content": "Before: the lamp burns paraffin.", "position": 0, "order": 1},
+        {"uid": 1, "key": ["lamp"], "content": "After: the lens turns every twelve seconds.", "position": 1,
+         "comment": "The lens"},
+        {"uid": 2, "key": ["lamp"], "content": "At depth: {{char}} polished the lens at dawn.", "position": 4,
+         "depth": 2},
+        {"uid": 3, "key": ["ferry"], "content": "Never brought in.", "position": 1},
+    ]  # fmt: skip
+    return Lorebook.from_world_info({"entries": {str(e["uid"]): e for e in entries}})
+
+
+def test_world_info_entries_go_where_their_position_says(store: MemoryStore) -> None:
+    turns = turns_in(store, 4)
+    prepared = prepare_reply(store, PERSONA, "Sam", turns, "Ahoy.", "Is the lamp lit?", 3, budget=3000,
+                             lorebooks=[saltmarsh_world()])  # fmt: skip
+    assert [e.label for e in prepared.lore] == ["lamp", "The lens", "lamp"]  # stored with the reply
+    messages = CHAT_PROMPT.invoke(prepared.parts.inputs()).to_messages()
+    system, *history, last = (m.content for m in messages)
+    assert "World information:\n- Before: the lamp burns paraffin." in system
+    assert system.index("Before: the lamp") < system.index("About Mara")
+    assert last.startswith("<notes>\n") and "- After: the lens turns every twelve seconds." in last
+    assert last.endswith("Is the lamp lit?") and "Before:" not in last and "At depth" not in last
+    (noted,) = [text for text in history if "At depth" in text]  # two messages from the end: the last user turn
+    assert noted.startswith(turns[-2].text) and noted.endswith("- At depth: Mara polished the lens at dawn.\n</notes>")
+    assert "Never brought in" not in "".join(m.content for m in messages)
+
+
+def test_the_books_given_replace_the_cards_own(store: MemoryStore) -> None:
+    """The chat service passes the card's own book among them; without lorebooks it is used alone."""
+    from personas.worldinfo import card_books
+
+    alone = prepare_reply(store, PERSONA, "Sam", [], "Ahoy.", "The kestrel and the lamp", 3, budget=3000)
+    assert [e.label for e in alone.lore] == ["The ship"]
+    both = prepare_reply(store, PERSONA, "Sam", [], "Ahoy.", "The kestrel and the lamp", 3, budget=3000,
+                         lorebooks=[saltmarsh_world(), *card_books(PERSONA.character_book)])  # fmt: skip
+    assert [e.label for e in both.lore] == ["The ship", "lamp", "The lens", "lamp"]  # prompt order: by order
+    none = prepare_reply(store, PERSONA, "Sam", [], "Ahoy.", "The kestrel", 3, budget=3000, lorebooks=[])
+    assert none.lore == []

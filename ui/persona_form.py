@@ -298,7 +298,9 @@ def lorebook_editor(key: str, book: dict[str, Any] | None) -> dict[str, Any] | N
     """The book's entries in an editable table; returns the book as edited."""
     st.caption(
         "An entry goes into the prompt when one of its keys appears in the last messages (a constant one always "
-        "does; a selective one also needs a secondary key). Keys are comma-separated; lower order comes first."
+        "does; a selective one also needs a secondary key). Keys are comma-separated; lower order comes first, "
+        "higher order wins when the budget is short. Every SillyTavern field, World Info files and lorebooks "
+        "shared by several personas: the Lorebooks page."
     )
     if isinstance(book, dict) and isinstance(book.get("name"), str) and book["name"].strip():
         st.text(f"Book: {book['name']}")

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -26,6 +27,7 @@ from llm.errors import LLMError
 from llm.settings import LLMSettings
 from memory.config import StoreConfig
 from personas import PersonaLibrary
+from personas.lorebook_library import LorebookLibrary
 from personas.users import UserPersonaLibrary
 
 if TYPE_CHECKING:
@@ -41,18 +43,22 @@ class AppSettings:
     personas_path: str
     user_name: str
     user_personas_path: str = "data/user-personas"
+    lorebooks_path: str = "data/lorebooks"
 
 
 @st.cache_resource
 def settings() -> AppSettings:
     """Read ``.env`` and the environment, once per process."""
     load_dotenv()
+    personas_path = os.environ.get("PERSONAS_PATH") or "data/personas"
     return AppSettings(
         llm=LLMSettings.from_env(),
         store=StoreConfig.from_env(),
-        personas_path=os.environ.get("PERSONAS_PATH") or "data/personas",
+        personas_path=personas_path,
         user_name=os.environ.get("USER_NAME") or "User",
         user_personas_path=os.environ.get("USER_PERSONAS_PATH") or "data/user-personas",
+        # beside the personas unless set: a test or a second instance that moves one moves both
+        lorebooks_path=os.environ.get("LOREBOOKS_PATH") or str(Path(personas_path).parent / "lorebooks"),
     )
 
 
@@ -70,8 +76,9 @@ def chat_service(app: AppSettings) -> ChatService:
     from chat import ChatService
 
     return ChatService(
-        memory_store(app.store), persona_library(app.personas_path), app.user_name, users=user_personas(app)
-    )
+        memory_store(app.store), persona_library(app.personas_path), app.user_name,
+        users=user_personas(app), lorebooks=lorebook_library(app.lorebooks_path),
+    )  # fmt: skip
 
 
 @st.cache_resource
@@ -105,6 +112,11 @@ def persona_library(path: str) -> PersonaLibrary:
     library = PersonaLibrary(path)
     library.seed_samples()
     return library
+
+
+@st.cache_resource
+def lorebook_library(path: str) -> LorebookLibrary:
+    return LorebookLibrary(path)
 
 
 @st.cache_resource(show_spinner="Starting the built-in model (SmolLM2-135M)…")
