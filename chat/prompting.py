@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from llm import PromptParts, assemble
-from llm.assembly import TEMPLATE_OVERHEAD, Role, approx_tokens
-from llm.prompts import depth_note, notes_block, persona_prompt, substitute, with_authors_note, world_section
+from llm.assembly import TEMPLATE_OVERHEAD, approx_tokens
+from llm.prompts import Role, depth_note, notes_block, persona_prompt, substitute, with_authors_note, world_section
 from llm.thinking import strip_thinking
 from memory import Memory, MemoryStore
 from personas import Persona

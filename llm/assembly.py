@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from llm.errors import ContextTooLong
-from llm.prompts import by_depth, depth_note, notes_block, place_depth_notes
+from llm.prompts import Role, by_depth, depth_note, notes_block, place_depth_notes
 
-Role = Literal["user", "assistant"]
 TokenCounter = Callable[[str], int]
 
 #: Tokens kept free for the chat template's own markers (role headers, separators).

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 START_LM_STUDIO = (
     "Start LM Studio, open the Developer tab (Local Server), load a model and press Start "
     "Server (or run `lms server start`); or point the app at another OpenAI-compatible server "
@@ -164,7 +166,7 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
-def _error_body(exc: BaseException) -> dict:
+def _error_body(exc: BaseException) -> dict[str, Any]:
     """The ``error`` object of the server's JSON answer (OpenAI's shape), or ``{}``."""
     import httpx
 
@@ -180,7 +182,7 @@ def _error_body(exc: BaseException) -> dict:
     return error if isinstance(error, dict) else {"message": error} if isinstance(error, str) else {}
 
 
-def _detail(exc: BaseException, body: dict) -> str:
+def _detail(exc: BaseException, body: dict[str, Any]) -> str:
     import httpx
     import openai
 
@@ -193,7 +195,7 @@ def _detail(exc: BaseException, body: dict) -> str:
     return str(exc)
 
 
-def _context_numbers(detail: str, body: dict) -> dict[str, int]:
+def _context_numbers(detail: str, body: dict[str, Any]) -> dict[str, int]:
     """The loaded context (``n_ctx``) and the prompt's size (``n_prompt``) that an overflow error
     names: llama.cpp gives them as fields, LM Studio in its message."""
     import re

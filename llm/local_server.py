@@ -104,7 +104,7 @@ def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None,
     return xllamacpp.Server(params)
 
 
-def wait_until_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_until_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll ``/health`` (next to ``/v1``) until the server says ok, or raise ``TimeoutError``."""
     health = base_url.rstrip("/").removesuffix("/v1") + "/health"
     deadline = time.monotonic() + timeout
@@ -124,7 +124,7 @@ def wait_until_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Po
 class LocalServerProcess:
     """A built-in server running in a child process (its own process group)."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     base_url: str
 
     def stop(self) -> None:

@@ -27,10 +27,13 @@ Lorebook (World Info) entries go where their position says (SillyTavern's positi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+#: Who a history message is from.
+Role = Literal["user", "assistant"]
 
 
 class PersonaCard(Protocol):
@@ -157,13 +160,15 @@ def place_depth_notes(
     return messages, merged[-1]
 
 
-def with_authors_note(history: list[tuple[str, str]], message: str, note: str, depth: int) -> tuple[list, str]:
+def with_authors_note(
+    history: Sequence[tuple[Role, str]], message: str, note: str, depth: int
+) -> tuple[list[tuple[Role, str]], str]:
     """The history and new message with an author's note (SillyTavern's: a short instruction
     that steers the story) put ``depth`` messages from the end, the new message being depth 0.
     It goes into a user message, at that depth or the next one after it (the new message at the
     latest), because several chat templates refuse a system message after the first."""
     line = f"[Author's note: {note.strip()}]\n\n"
-    messages = [*history, ("user", message)]
+    messages: list[tuple[Role, str]] = [*history, ("user", message)]
     at = max(0, len(messages) - 1 - max(0, depth))
     while messages[at][0] != "user":
         at += 1

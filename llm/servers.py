@@ -165,7 +165,7 @@ def parse_openai_models(body: object) -> list[ModelInfo]:
         model_id = entry.get("id")
         if not isinstance(model_id, str) or not model_id:
             continue
-        meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+        meta = v if isinstance(v := entry.get("meta"), Mapping) else {}
         models.append(
             ModelInfo(
                 model_id,
@@ -228,12 +228,12 @@ class OllamaModel:
 def parse_ollama_show(body: object) -> OllamaModel:
     if not isinstance(body, Mapping):
         return OllamaModel(None, None, [])
-    info = body.get("model_info") if isinstance(body.get("model_info"), Mapping) else {}
+    info = v if isinstance(v := body.get("model_info"), Mapping) else {}
     arch = info.get("general.architecture")
     context = _positive_int(info.get(f"{arch}.context_length")) if isinstance(arch, str) else None
     if context is None:
         context = next((_positive_int(v) for k, v in info.items() if str(k).endswith(".context_length")), None)
-    parameters = body.get("parameters") if isinstance(body.get("parameters"), str) else ""
+    parameters = v if isinstance(v := body.get("parameters"), str) else ""
     num_ctx = None
     for line in parameters.splitlines():  # "num_ctx                        2048"
         words = line.split()

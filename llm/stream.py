@@ -141,8 +141,6 @@ class ReplyStream:
 def make_client(base_url: str, api_key: str, connect_timeout: float = 5.0) -> openai.OpenAI:
     """An ``openai`` client for one server. Retries are off: a local server that fails once
     usually fails again, and the user should see the reason at once."""
-    import httpx
-
     return openai.OpenAI(
-        base_url=base_url, api_key=api_key, max_retries=0, timeout=httpx.Timeout(120.0, connect=connect_timeout)
+        base_url=base_url, api_key=api_key, max_retries=0, timeout=openai.Timeout(120.0, connect=connect_timeout)
     )

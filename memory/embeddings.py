@@ -89,7 +89,7 @@ class OfflineMiniLM(ONNXMiniLM_L6_V2):
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
         """The unit vector of one query, on one thread: recall runs this on one core while it
         reads the lexical side on the other (see ``MemoryStore.recall``)."""
-        return self._run(self.query_model, [text])[0]
+        return np.asarray(self._run(self.query_model, [text])[0], dtype=np.float32)
 
     def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Unit vectors of ``texts`` (rows in the same order). Texts are batched by length, so

@@ -133,7 +133,7 @@ def announces_change(text: str) -> bool:
 
 def recency(created_at: datetime, now: datetime, half_life_days: float = HALF_LIFE_DAYS) -> float:
     age_days = max(0.0, (now - created_at).total_seconds() / 86400)
-    return 0.5 ** (age_days / half_life_days)
+    return float(0.5 ** (age_days / half_life_days))
 
 
 def lexical(bm25: float, best: float) -> float:

@@ -136,9 +136,10 @@ def _card_data(card: Any) -> dict[str, Any]:
     if spec not in (CARD_SPEC, V3_SPEC):
         found = "there is no 'spec'" if spec is None else f"'spec' is {_short(spec)}"
         raise CardError(f"{found}; expected '{CARD_SPEC}' or '{V3_SPEC}'.")
-    if not isinstance(card.get("data"), dict):
-        raise CardError(f"its 'data' is {_kind(card.get('data'))}, not an object.")
-    return card["data"]
+    data = card.get("data")
+    if not isinstance(data, dict):
+        raise CardError(f"its 'data' is {_kind(data)}, not an object.")
+    return data
 
 
 def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +309,7 @@ def export_png(persona: Persona, avatar_png: bytes | None = None) -> bytes:
         if kind == b"IEND":
             out.append(card)
         if not _card_keyword(kind, body):
-            out.append(whole)
+            out.append(bytes(whole))
     return b"".join(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -91,7 +92,7 @@ class PersonaLibrary:
     def delete_avatar(self, persona_id: str) -> None:
         self._path(persona_id, ".png").unlink(missing_ok=True)
 
-    def seed_samples(self) -> list[Persona]:
+    def seed_samples(self) -> builtins.list[Persona]:
         """Copy the sample personas in on first use (when the library is empty)."""
         if any(self.directory.glob("*.json")):
             return []
@@ -103,7 +104,7 @@ class PersonaLibrary:
 
 def to_png(image: bytes) -> bytes:
     """The image as PNG bytes (first frame, EXIF orientation applied); :class:`AvatarError` if unusable."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if len(image) > MAX_AVATAR_BYTES:
         raise AvatarError(
@@ -128,7 +129,7 @@ def to_png(image: bytes) -> bytes:
                 return buffer.getvalue()
     except AvatarError:
         raise
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise AvatarError("The file is not a PNG, JPEG or WebP image.") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise AvatarError(f"The image cannot be read ({exc}).") from None

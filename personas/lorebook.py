@@ -124,7 +124,7 @@ def activate(
     budgets = [token_budget if token_budget is not None else _budget(book) for book in books]
     used = [0] * len(books)
     closed = [False] * len(books)  # a book whose next entry did not fit takes no more
-    total, taken = 0, []
+    total, taken = 0, list[_Candidate]()
     seen: dict[str, int] = {}  # content -> the book it was taken from
     waiting = list(range(len(candidates)))  # not in play yet
     scans = _Scans(texts)

@@ -14,6 +14,7 @@ can ask for the books without parsing them again. The books returned are shared:
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import tempfile
@@ -46,7 +47,7 @@ class LorebookLibrary:
             raise ValueError(f"invalid lorebook id {book_id!r}")
         return self.directory / f"{book_id}.json"
 
-    def _files(self) -> list[Path]:
+    def _files(self) -> builtins.list[Path]:
         return sorted(p for p in self.directory.glob("*.json") if p.name != ATTACHMENTS and is_valid_id(p.stem))
 
     def list(self) -> list[Lorebook]:
@@ -59,7 +60,7 @@ class LorebookLibrary:
                 continue
         return sorted(books, key=lambda b: (b.title.casefold(), b.id))
 
-    def unreadable(self) -> list[str]:
+    def unreadable(self) -> builtins.list[str]:
         """The files in the folder that are not lorebooks this app can read, with why."""
         found = []
         for path in self._files():
@@ -127,7 +128,7 @@ class LorebookLibrary:
 
     # -- attachments ----------------------------------------------------------------------------
 
-    def persona_books(self, persona_id: str) -> list[str]:
+    def persona_books(self, persona_id: str) -> builtins.list[str]:
         """The ids of the lorebooks the persona uses, in the order they were attached."""
         return list(self._attachments()["personas"].get(persona_id, []))
 
@@ -141,7 +142,7 @@ class LorebookLibrary:
                 attached["personas"].pop(persona_id, None)
             self._save_attachments(attached)
 
-    def personas_using(self, book_id: str) -> list[str]:
+    def personas_using(self, book_id: str) -> builtins.list[str]:
         return [p for p, ids in self._attachments()["personas"].items() if book_id in ids]
 
     def set_personas_using(self, book_id: str, persona_ids: Iterable[str]) -> None:
@@ -180,7 +181,7 @@ class LorebookLibrary:
             attached["conversations"] = {c: b for c, b in attached["conversations"].items() if not c.startswith(prefix)}
             self._save_attachments(attached)
 
-    def books_for(self, persona_id: str, conversation_id: str) -> list[Lorebook]:
+    def books_for(self, persona_id: str, conversation_id: str) -> builtins.list[Lorebook]:
         """The books a reply in this conversation uses: the conversation's first, then the
         persona's (missing or unreadable ones are skipped)."""
         ids = [self.conversation_book(persona_id, conversation_id), *self.persona_books(persona_id)]
@@ -199,8 +200,8 @@ class LorebookLibrary:
         except (OSError, ValueError):
             stored = {}
         stored = stored if isinstance(stored, dict) else {}
-        personas = stored.get("personas") if isinstance(stored.get("personas"), dict) else {}
-        conversations = stored.get("conversations") if isinstance(stored.get("conversations"), dict) else {}
+        personas = v if isinstance(v := stored.get("personas"), dict) else {}
+        conversations = v if isinstance(v := stored.get("conversations"), dict) else {}
         lists = {p: ids for p, ids in personas.items() if isinstance(ids, list)}
         return {
             "personas": {p: [b for b in ids if isinstance(b, str)] for p, ids in lists.items()},

@@ -10,6 +10,7 @@ one is the default) and ``conversations.json`` (which one each conversation uses
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import tempfile
@@ -82,7 +83,7 @@ class UserPersonaLibrary:
 
     # -- the personas ------------------------------------------------------------------------------
 
-    def _saved(self) -> list[UserPersona]:
+    def _saved(self) -> builtins.list[UserPersona]:
         found = []
         for path in self.directory.glob("*.json"):
             if path.name in ("default.json", "conversations.json"):
@@ -129,7 +130,7 @@ class UserPersonaLibrary:
 
     # -- the default and each conversation's choice ----------------------------------------------------
 
-    def default_id(self, personas: list[UserPersona] | None = None) -> str:
+    def default_id(self, personas: builtins.list[UserPersona] | None = None) -> str:
         ids = [u.id for u in (personas if personas is not None else self.list())]
         chosen = self._read_json("default.json").get("id")
         return chosen if chosen in ids else ids[0]

@@ -696,7 +696,8 @@ def _from_json(value: Any) -> Lorebook:
         if not isinstance(book, dict):
             raise WorldInfoError("it is a character card without a lorebook (import the card on the Personas page)")
         read = Lorebook.from_character_book(book)
-        return read if read.name.strip() else replace(read, name=_text(card_data.get("name")))
+        name = card_data.get("name") if isinstance(card_data, dict) else ""
+        return read if read.name.strip() else replace(read, name=_text(name))
     if "entries" not in value:
         if "name" in value and ("first_mes" in value or "description" in value):
             raise WorldInfoError("it looks like a character card (import it on the Personas page)")
