@@ -112,7 +112,9 @@ def test_memories_page_lists_newest_first_with_filter(app_env) -> None:
     assert not at.exception
     assert at.title[0].value == "What Captain Mara Voss remembers"
     table = at.dataframe[0].value
-    assert table["text"].iloc[0] != "My cat is called Biscuit." or table["who"].iloc[0] == "user"
+    assert list(table["when"]) == sorted(table["when"], reverse=True)  # newest first
+    assert table["who"].iloc[0] == "assistant"  # the reply, then the message it answered
+    assert table["text"].iloc[1] == "My cat is called Biscuit."
     assert "My cat is called Biscuit." in set(table["text"])
     assert set(table["kind"]) == {"turn", "background"}
     at.text_input(key="memory_filter").input("BISCUIT").run()

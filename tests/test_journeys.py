@@ -260,6 +260,15 @@ SCREENS = ARTIFACTS / "screens"
 
 
 @pytest.mark.timeout(900)
+def drawn(png: bytes) -> bool:
+    """Whether a screenshot shows something: many colours, not one flat background."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+    return colours is None or len(colours) > 50
+
+
 def test_screenshots_of_every_page(app: str, page) -> None:
     """Every page at a desktop and a phone size, for a person to look at (test-artifacts/screens/)."""
     SCREENS.mkdir(parents=True, exist_ok=True)
@@ -299,11 +308,23 @@ def test_screenshots_of_every_page(app: str, page) -> None:
         page.get_by_role("heading", name="What Captain Mara Voss remembers").wait_for(timeout=LOAD_TIMEOUT)
         probe(page, "Captain Mara Voss", "who is on the crew?")
 
-    shots |= {"personas": personas, "persona-edit": edit_dialog, "memories": memories}
+    def you() -> None:
+        page.goto(f"{app}/you")
+        page.get_by_role("heading", name="You").wait_for(timeout=LOAD_TIMEOUT)
+
+    def lorebooks() -> None:
+        page.goto(f"{app}/lorebooks")
+        page.get_by_role("heading", name="Lorebooks").wait_for(timeout=LOAD_TIMEOUT)
+
+    shots |= {"personas": personas, "persona-edit": edit_dialog, "memories": memories, "you": you,
+              "lorebooks": lorebooks}  # fmt: skip
     for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
         for name, show in shots.items():
             show()
             wait_idle(page)
             page.wait_for_timeout(500)  # fonts and the grid's canvas settle
-            page.screenshot(path=str(SCREENS / f"{name}-{size_name}.png"))
+            assert page.get_by_test_id("stException").count() == 0, f"{name}: an exception is shown"
+            assert page.get_by_test_id("stMain").inner_text().strip(), f"{name}: the page is empty"
+            shot = page.screenshot(path=str(SCREENS / f"{name}-{size_name}.png"))
+            assert drawn(shot), f"{name} at {size_name}: the screenshot is blank"
