@@ -51,11 +51,11 @@ def test_env_example_documents_every_variable_the_code_reads() -> None:
 
 
 def test_openai_key_is_used_only_for_openai() -> None:
-    from ui.connection import api_key_for
+    from llm.connection import api_key_for
     from ui.resources import AppSettings
 
     llm = LLMSettings.from_env({"OPENAI_API_KEY": "sk-test", "LLM_API_KEY": "local"})
     app = AppSettings(llm=llm, store=StoreConfig(), personas_path="p", user_name="u")
-    assert api_key_for("https://api.openai.com/v1", app) == "sk-test"
-    assert api_key_for("http://localhost:1234/v1", app) == "local"
+    assert api_key_for("https://api.openai.com/v1", llm) == "sk-test"
+    assert api_key_for("http://localhost:1234/v1", llm) == "local"
     assert "sk-test" not in repr(app)
