@@ -743,6 +743,12 @@ class MemoryStore:
             return collection.count()
         return self._mirror(persona_id, collection).select(_filter(kind, conversation_id, text, since, until), 0, 0)[1]
 
+    # -- imports and backups (memory.sillytavern, memory.backup) -------------------------------
+
+    def conversation_titles(self, persona_id: str) -> dict[str, str]:
+        """The titles given to the persona's conversations (by :meth:`rename_conversation`), by id."""
+        return dict(json.loads((self._collection(persona_id).metadata or {}).get("titles", "{}")))
+
 
 def _filter(
     kind: str | None, conversation_id: str | None, text: str | None, since: datetime | None, until: datetime | None
