@@ -47,7 +47,7 @@ def main() -> None:
     st.title("Personas")
     flash("top")
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.caption("Character Cards of SillyTavern, chub.ai and others: import V1–V3 (PNG or JSON), export V2.")
+        st.caption("Character Cards of SillyTavern, chub.ai and others: import V1–V3 (PNG, JSON or CHARX), export V2.")
         with st.popover("Import a card", icon=":material/upload_file:"):
             if (upload := import_form()) is not None:
                 import_card(upload)  # its messages show in the popover, which stays open
@@ -234,22 +234,23 @@ def import_form() -> UploadedFile | None:
             type=list(CARD_TYPES),
             key="import_file",
             max_upload_size=MAX_CARD_MB,
-            help="A Character Card V1, V2 or V3 (SillyTavern, chub.ai…) as a PNG image or a JSON file.",
+            help="A Character Card V1, V2 or V3 (SillyTavern, chub.ai, RisuAI…) as a PNG image, a JSON file or a "
+            "CHARX archive (its main icon becomes the avatar).",
         )
         submitted = st.form_submit_button("Import", icon=":material/upload_file:", type="primary", key="import_submit")
     if submitted and upload is None:
-        st.warning("Choose a PNG or JSON card first.", icon=":material/warning:")
+        st.warning("Choose a PNG, JSON or CHARX card first.", icon=":material/warning:")
     return upload if submitted else None
 
 
 def import_card(upload: UploadedFile) -> None:
-    """Import a Character Card (V1, V2 or V3; PNG or JSON): nothing is stored when it is refused."""
+    """Import a Character Card (V1, V2 or V3; PNG, JSON or CHARX): nothing is stored when it is refused."""
     try:
         parsed = parse_card(upload.getvalue(), upload.name)
     except CardError as exc:
         st.error(plain(str(exc)), icon=":material/error:")
         return
-    persona, notes = parsed.persona, []
+    persona, notes = parsed.persona, [f" {note}" for note in parsed.notes]
     if parsed.avatar_png:
         try:
             library.save_avatar(persona.id, parsed.avatar_png)

@@ -398,7 +398,7 @@ def test_a_malformed_card_is_refused_and_nothing_stored(data_dir, name: str, dat
 def test_import_without_a_file_says_so(data_dir) -> None:
     at = personas_page()
     at.button(key="import_submit").click().run()
-    assert "Choose a PNG or JSON card first" in at.warning[0].value
+    assert "Choose a PNG, JSON or CHARX card first" in at.warning[0].value
 
 
 def test_export_buttons_and_their_files(data_dir) -> None:
