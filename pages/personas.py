@@ -9,6 +9,7 @@ from functools import partial
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from memory.sillytavern import MAX_CHAT_BYTES, ChatFormatError, ImportResult, import_chat, parse_chat
 from personas import Persona, limits
 from personas.cards import CardError, parse_card
 from personas.library import AvatarError
@@ -35,6 +36,7 @@ SUMMARY_CHARS = 600
 EDITING = "personas_editing"  # session state: the id of the persona being edited
 DELETING = "personas_deleting"  # session state: the id of the persona whose deletion awaits confirmation
 FLASH = "personas_flash"  # session state: a message for the next run
+MAX_CHAT_MB = MAX_CHAT_BYTES // 2**20
 NEW = "new_persona"  # the creation form's key, and the prefix of its widgets' keys
 
 app = resources.settings()
@@ -184,6 +186,8 @@ def actions(persona: Persona) -> None:
         st.button(
             "Delete", key=f"delete_{persona.id}", icon=":material/delete:", on_click=_open, args=(DELETING, persona.id)
         )
+        with st.popover("Import a SillyTavern chat", icon=":material/history:"):
+            chat_import(persona)
 
 
 def _open(dialog: str, persona_id: str) -> None:
@@ -260,6 +264,64 @@ def import_card(upload: UploadedFile) -> None:
     ingest_background(store, persona.id, persona.background)
     _flash("top", f"Imported {persona.name}." + "".join(notes), misfits(persona))
     st.rerun()
+
+
+def chat_import(persona: Persona) -> None:
+    """Bring a SillyTavern chat in as a new conversation of this persona, every turn a memory."""
+    with st.form(f"import_chat_{persona.id}", clear_on_submit=True, enter_to_submit=False, border=False):
+        upload = st.file_uploader(
+            "SillyTavern chat",
+            type=["jsonl"],
+            key=f"chat_file_{persona.id}",
+            max_upload_size=MAX_CHAT_MB,
+            help="A SillyTavern chat (.jsonl: exported from Manage chat files, or from data/<user>/chats/). "
+            "Its swipes become the reply's alternatives; its dates are kept.",
+        )
+        submitted = st.form_submit_button(
+            "Import chat", icon=":material/upload_file:", type="primary", key=f"chat_submit_{persona.id}"
+        )
+    if not submitted:
+        return
+    if upload is None:
+        st.warning("Choose a .jsonl chat file first.", icon=":material/warning:")
+        return
+    try:
+        chat = parse_chat(upload.getvalue(), upload.name)
+    except ChatFormatError as exc:
+        st.error(plain(str(exc)), icon=":material/error:")
+        return
+    from llm.prompts import substitute  # LangChain: loaded on import, not with the page
+
+    bar = st.progress(0.0, text="Storing the chat as memories…")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Storing the chat as memories… {done:,} of {total:,} turns")
+
+    greeting = substitute(persona.first_mes, persona.name, app.user_name)
+    with resources.store_guard(app.store):
+        result = import_chat(store, persona.id, chat, greeting=greeting, progress=step)
+    st.session_state.persona_id = persona.id  # the chat page opens it
+    st.session_state.conversation_id = result.conversation_id
+    if result.already_imported:
+        _flash("top", f"“{result.title}” was already imported for {persona.name}: nothing was stored twice.")
+    else:
+        _flash("top", f"Imported “{result.title}” for {persona.name}: {import_summary(result)}. Open Chat to read it.")
+    st.rerun()
+
+
+def import_summary(result: ImportResult) -> str:
+    """What an import stored and what it left out (see memory.sillytavern)."""
+    plan = result.plan
+    parts = [f"{plural(plan.messages, 'message', 'messages')} as {plural(len(plan.turns), 'turn', 'turns')}"]
+    if plan.skipped_system:
+        parts.append(f"{plural(plan.skipped_system, 'system note', 'system notes')} left out")
+    if plan.skipped_greeting:
+        parts.append("the greeting shown anyway")
+    if plan.merged:
+        parts.append(f"{plural(plan.merged, 'message', 'messages')} in a row joined to the reply before")
+    if plan.dropped_swipes:
+        parts.append(f"{plural(plan.dropped_swipes, 'swipe', 'swipes')} of joined messages not kept")
+    return ", ".join(parts)
 
 
 def create_form() -> None:

@@ -11,6 +11,7 @@ Chub chat with ``{"message": …}`` texts) and every date format it writes or re
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from memory import MemoryStore
 from memory import sillytavern as st_chat
 from memory.export import conversation_sillytavern
 from memory.sillytavern import ChatFormatError, import_chat, parse_chat, parse_send_date, plan_turns
+from tests.harness import new_app
+from ui.safe_text import WORD_JOINER
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sillytavern"
 STORM = FIXTURES / "mara-the-storm.jsonl"
@@ -321,3 +324,35 @@ def test_fuzz_a_real_chat_with_fields_changed(data: st.DataObject) -> None:
 @given(st.lists(st.one_of(JSON, st.builds(dict, mes=st.text(max_size=10), is_user=st.booleans())), max_size=8))
 def test_fuzz_lines_of_any_json(records: list[object]) -> None:
     _check(lines(*records))
+
+
+# --- the Personas page and the chat page ------------------------------------------------------
+
+
+def shown(markdown: str) -> str:
+    """What an element given ``ui.safe_text.plain`` text shows: its escapes and word joiners gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
+
+
+def test_the_personas_page_imports_a_chat_and_the_chat_page_shows_it(app_env: Path) -> None:
+    at = new_app()
+    at.switch_page("pages/personas.py").run()
+    at.file_uploader(key="chat_file_mara-voss").set_value(("broken.jsonl", b'{"user_name": "A"}\n{oops', "x"))
+    at = at.button(key="chat_submit_mara-voss").click().run()
+    assert "broken.jsonl is not a SillyTavern chat: line 2 is not valid JSON" in shown(at.error[0].value)
+    store = MemoryStore.open(path=str(app_env / "chroma"))
+    assert not [c for c in store.conversations("mara-voss")]  # nothing stored
+
+    at.file_uploader(key="chat_file_mara-voss").set_value((STORM.name, STORM.read_bytes(), "application/jsonl"))
+    at = at.button(key="chat_submit_mara-voss").click().run()
+    assert not at.exception and not at.error
+    success = shown(at.success[0].value)
+    assert "Imported “mara-the-storm” for Captain Mara Voss: 9 messages as 11 turns" in success
+    assert "2 system notes left out" in success and "1 message in a row joined to the reply before" in success
+
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception
+    messages = [m.markdown[0].value for m in at.chat_message]
+    assert any("To the floating isle of Keld" in text for text in messages)
+    assert not any("To Port Ash" in text for text in messages)  # an alternative, behind ‹ ›
+    assert "3 / 3" in [c.value for c in at.caption]  # the reply SillyTavern showed, with its two other swipes
