@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -30,6 +31,7 @@ from personas import PersonaLibrary
 if TYPE_CHECKING:
     from chat import ChatService, ReplySettings
     from llm.servers import ServerInfo
+    from memory.backup import DataFolders
     from ui.sidebar import ChatConfig
 
 
@@ -141,3 +143,15 @@ def store_guard(config: StoreConfig) -> Iterator[None]:
         )
         st.button("Try again", icon=":material/refresh:", key="store_retry")
         st.stop()
+
+
+def data_folders(app: AppSettings) -> DataFolders:
+    """The folders a backup holds besides the memory store: the persona library, and the
+    lorebooks' and user personas' folders (``LOREBOOKS_PATH``, ``USER_PERSONAS_PATH``)."""
+    from memory.backup import DataFolders
+
+    return DataFolders(
+        personas=Path(app.personas_path),
+        lorebooks=Path(os.environ.get("LOREBOOKS_PATH") or "data/lorebooks"),
+        user_personas=Path(os.environ.get("USER_PERSONAS_PATH") or "data/user-personas"),
+    )
