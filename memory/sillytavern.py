@@ -33,8 +33,9 @@ How a chat becomes turns (:func:`plan_turns`):
   its reply, never embedded or recalled.
 
 :func:`import_chat` stores the turns in batches through :meth:`MemoryStore.add_turns` with a
-progress callback. The conversation id comes from the turns, so importing the same chat again
-stores nothing twice (and finishes an import that was interrupted).
+progress callback. The conversation id comes from the turns and the file's dates, and a chat
+without dates gets the time of its first import again, so importing the same chat again stores
+nothing twice (and finishes an import that was interrupted).
 """
 
 from __future__ import annotations
@@ -375,14 +376,18 @@ class _Clock:
         return moment
 
 
-def conversation_id(plan: ImportPlan) -> str:
-    """The id of the conversation a chat is imported as: from its turns, so the same chat maps to
-    the same conversation (and importing it again stores nothing twice)."""
-    digest = hashlib.sha256()
+def conversation_id(chat: Chat, plan: ImportPlan) -> str:
+    """The id of the conversation a chat is imported as: from its turns and the dates the file
+    gives (not the times made up for messages without one), so the same chat maps to the same
+    conversation whenever it is imported."""
+    digest = hashlib.sha256(json.dumps([_iso(chat.created_at), [_iso(m.sent_at) for m in chat.messages]]).encode())
     for turn in plan.turns:
-        digest.update(json.dumps([turn.role, turn.text, turn.created_at.isoformat() if turn.created_at else ""],
-                                 ensure_ascii=False).encode())  # fmt: skip
+        digest.update(json.dumps([turn.role, turn.text], ensure_ascii=False).encode())
     return f"st-{digest.hexdigest()[:24]}"
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
 
 
 def import_chat(
@@ -398,7 +403,10 @@ def import_chat(
     total)`` is called after each batch of turns. Turns already stored (the same chat imported
     before) are not stored again."""
     plan = plan_turns(chat, greeting, now)
-    conversation = conversation_id(plan)
+    conversation = conversation_id(chat, plan)
+    if chat.created_at is None and (stored := store.transcript(persona_id, conversation)):
+        # a chat that starts without dates was given the time of its first import: the same again
+        plan = plan_turns(chat, greeting, stored[0].created_at)
     ids = [
         store.turn_id(persona_id, conversation, t.role, t.text, t.created_at or datetime.now(UTC)) for t in plan.turns
     ]

@@ -259,6 +259,15 @@ def test_an_interrupted_import_is_finished_by_importing_again(
     assert [m.text for m in memory.transcript("mara", result.conversation_id)] == [t.text for t in result.plan.turns]
 
 
+def test_a_chat_without_dates_imported_twice_is_stored_once(memory: MemoryStore) -> None:
+    chat = parse_chat(lines({"user_name": "Alex"}, message("Hi", True), message("Ahoy"), message("Bye", True)))
+    first = import_chat(memory, "mara", chat, now=datetime(2026, 1, 1, tzinfo=UTC))
+    again = import_chat(memory, "mara", chat, now=datetime(2026, 6, 1, tzinfo=UTC))
+    assert again.already_imported and again.conversation_id == first.conversation_id
+    assert memory.count("mara") == 3
+    assert memory.transcript("mara", first.conversation_id)[0].created_at == datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def test_what_we_export_imports_again(memory: MemoryStore) -> None:
     """Our SillyTavern export read back: the same turns, texts, roles and times (to the second)."""
     start = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
