@@ -29,8 +29,9 @@ How a chat becomes turns (:func:`plan_turns`):
   A date without a time zone is taken as UTC, the zone the app shows, so the times read as
   SillyTavern showed them. A message with no readable date takes the one before it; each turn is
   at least a millisecond after the one before, so the order of the file is the order stored;
-- a reasoning model's thinking (``extra.reasoning``, newer SillyTavern versions) is kept with
-  its reply, never embedded or recalled.
+- a reasoning model's thinking (``extra.reasoning``, and how long it took,
+  ``extra.reasoning_duration`` in ms: newer SillyTavern versions) is kept with the reply shown,
+  never embedded or recalled (the thinking of the other swipes, in ``swipe_info``, is not kept).
 
 :func:`import_chat` stores the turns in batches through :meth:`MemoryStore.add_turns` with a
 progress callback. The conversation id comes from the turns and the file's dates, and a chat
@@ -96,6 +97,7 @@ class Message:
     sent_at: datetime | None
     alternatives: tuple[str, ...] = ()  # the other swipes, in the file's order
     thinking: str = ""
+    thinking_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ def _message(record: dict[str, Any], number: int) -> Message:
     if extra is not None and not isinstance(extra, dict):
         raise ChatFormatError(f"line {number}: 'extra' must be an object, not {_kind(extra)}.")
     thinking = (extra or {}).get("reasoning")
+    duration = (extra or {}).get("reasoning_duration")  # milliseconds
     return Message(
         is_user=is_user,
         name=_text(record, "name", number),
@@ -235,7 +238,12 @@ def _message(record: dict[str, Any], number: int) -> Message:
         sent_at=parse_send_date(record.get("send_date")),
         alternatives=alternatives,
         thinking=_clean(thinking, number, "extra.reasoning") if isinstance(thinking, str) else "",
+        thinking_seconds=duration / 1000 if _number(duration) and 0 <= duration < 1e9 else None,
     )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _mes(value: Any, number: int, key: str) -> str:
@@ -349,14 +357,16 @@ def plan_turns(chat: Chat, greeting: str = "", now: datetime | None = None) -> I
         if len(run) == 1:
             for alternative in run[0].alternatives:
                 turns.append(NewTurn("assistant", alternative, clock.next(run[0].sent_at), speaker=speaker))
-            text, thinking = run[0].text, run[0].thinking
+            text, thinking, seconds = run[0].text, run[0].thinking, run[0].thinking_seconds
         else:
             merged += len(run) - 1
             dropped += sum(len(m.alternatives) for m in run)
             names = len({m.name for m in run}) > 1
             text = "\n\n".join(f"{m.name}: {m.text}" if names and m.name else m.text for m in run)
             thinking = "\n\n".join(m.thinking for m in run if m.thinking)
-        turns.append(NewTurn("assistant", text, clock.next(run[0].sent_at), speaker=speaker, thinking=thinking))
+            seconds = sum(m.thinking_seconds for m in run if m.thinking_seconds) or None
+        turns.append(NewTurn("assistant", text, clock.next(run[0].sent_at), speaker=speaker, thinking=thinking,
+                             thinking_seconds=seconds))  # fmt: skip
     return ImportPlan(tuple(turns), len(chat.messages) - skipped_greeting, chat.skipped_system, merged, dropped,
                       skipped_greeting)  # fmt: skip
 

@@ -87,6 +87,7 @@ def test_the_turns_of_a_chat(memory: MemoryStore) -> None:
         "\n\nNarrator: Lightning splits the sky over the bow."
     )
     assert plan.turns[5].thinking == "She is proud of the hand; keep it short."
+    assert plan.turns[5].thinking_seconds == 1.25
     # without the persona's greeting, the chat's opening message and its swipes are kept
     kept = plan_turns(parse_chat(STORM.read_bytes()), greeting="Another greeting")
     assert not kept.skipped_greeting and [t.role for t in kept.turns[:3]] == ["assistant", "assistant", "user"]
@@ -114,6 +115,7 @@ def test_a_group_chat_without_a_header_and_a_chub_chat() -> None:
         ("Sep 3, 2024 9:07am", datetime(2024, 9, 3, 9, 7, tzinfo=UTC)),
         ("2024-7-12@01h31m37s", datetime(2024, 7, 12, 1, 31, 37, tzinfo=UTC)),
         ("2024-6-5 @14h 56m 50s 682ms", datetime(2024, 6, 5, 14, 56, 50, 682_000, tzinfo=UTC)),
+        ("2026-09-25 @23h59m28s", datetime(2026, 9, 25, 23, 59, 28, tzinfo=UTC)),
         ("2026-01-02T03:04:05.000Z", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
         ("2026-01-02T05:04:05+02:00", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
         ("2024-01-01T12:00:00", datetime(2024, 1, 1, 12, 0, tzinfo=UTC)),
@@ -223,7 +225,7 @@ def test_import_stores_a_conversation_with_alternatives_dates_and_title(memory: 
     shown = chosen_turns(groups, {})
     assert shown[1].text.startswith("To the floating isle of Keld")
     assert [m.text for m in groups[1][:2]] == ["To Port Ash, to resupply.", "Nowhere you would like, landlubber."]
-    assert shown[3].thinking == "She is proud of the hand; keep it short."
+    assert shown[3].thinking == "She is proud of the hand; keep it short." and shown[3].thinking_seconds == 1.2
     assert shown[3].context == "the user: Who made your brass hand?"  # what it answered, as for any turn
     assert any("Tobin Reed" in m.text for m in memory.recall("mara", "who made the brass hand?", k=3))
 
