@@ -109,7 +109,7 @@ def test_lists_personas_with_thumbnails_summaries_and_actions(data_dir) -> None:
     assert len(at.image) == 3  # a thumbnail each (initials when there is no avatar)
     mara = at.expander[0]
     assert "Captain of the cargo airship Kestrel" in mara.text[0].value
-    assert [b.label for b in mara.button] == ["Chat with this persona", "Edit", "Delete"]
+    assert [b.label for b in mara.button] == ["Chat with this persona", "Edit", "Delete", "Import chat"]
     assert [b.label for b in mara.download_button] == ["JSON card", "PNG card"]
     assert not at.error
 
