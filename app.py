@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("pages/personas.py", title="Personas", icon=":material/theater_comedy:", url_path="personas"),
         st.Page("pages/memories.py", title="Memories", icon=":material/psychology:", url_path="memories"),
+        st.Page("pages/you.py", title="You", icon=":material/person:", url_path="you"),
     ]
 )
 navigation.run()

@@ -9,7 +9,7 @@ from functools import partial
 
 from llm import PromptParts, assemble
 from llm.assembly import TEMPLATE_OVERHEAD, Role, approx_tokens
-from llm.prompts import notes_block, persona_prompt, substitute
+from llm.prompts import notes_block, persona_prompt, substitute, with_authors_note
 from llm.thinking import strip_thinking
 from memory import Memory, MemoryStore
 from personas import Persona
@@ -61,22 +61,29 @@ def prepare_reply(
     recall_k: int,
     budget: int,
     exclude: Sequence[str] = (),
+    *,
+    user_description: str = "",
+    authors_note: str = "",
+    note_depth: int = 4,
 ) -> PreparedReply:
     """Recall, pick lorebook entries and assemble the prompt for ``message``.
 
     ``turns`` are the conversation so far (without ``message``); the ones in the history window
-    and ``exclude`` (e.g. the stored user turn) are not recalled again.
+    and ``exclude`` (e.g. the stored user turn) are not recalled again. ``user_description``: who
+    the user is (their persona); ``authors_note``: put ``note_depth`` messages from the end.
     """
     history = recent_history(turns, greeting)
     window_ids = {t.id for t in turns[history_start(len(turns)) :]} | set(exclude)
     memories = store.recall(persona.id, message, k=recall_k, exclude=window_ids)
-    system = persona_prompt(persona, user_name)
+    system = persona_prompt(persona, user_name, user_description)
     lore = active_entries(
         persona.character_book,
         [text for _, text in history] + [message],
         count_tokens=partial(_lore_tokens, persona.name, user_name),
         room=lore_room(system, message, budget),
     )
+    if authors_note.strip():
+        history, message = with_authors_note(history, message, authors_note, note_depth)
     parts = assemble(
         system,
         [m.as_prompt_line() for m in memories],

@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chat.live import LiveReply, ReplyView
 from chat.prompting import PreparedReply, chosen_turns, exchanges, prepare_reply, recent_history
@@ -32,7 +33,8 @@ from llm.errors import LLMError, NoModelLoaded
 from llm.prompts import persona_prompt, substitute
 from llm.settings import Sampling
 from llm.thinking import split_thinking
-from memory.models import Memory
+from memory.models import Memory, NewTurn
+from personas.users import UserPersona
 
 if TYPE_CHECKING:
     import openai
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from llm.stream import ReplyStream
     from memory import MemoryStore
     from personas import Persona, PersonaLibrary
+    from personas.users import UserPersonaLibrary
 
 #: Longest message accepted (about 12,000 tokens); longer pastes get a message instead.
 MAX_MESSAGE_CHARS = 50_000
@@ -48,6 +51,18 @@ MAX_MESSAGE_CHARS = 50_000
 SEND_WAIT = 0.25
 #: A message that waited in line is stored this long after the turn before it, at least.
 AFTER = timedelta(milliseconds=1)
+#: Longest author's note (a short instruction: it goes into every prompt).
+MAX_NOTE_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class AuthorsNote:
+    """SillyTavern's author's note: ``text`` put ``depth`` messages from the end of the prompt,
+    every ``every`` messages (its defaults: depth 4, every message)."""
+
+    text: str = ""
+    depth: int = 4
+    every: int = 1
 
 
 class PersonaGone(LLMError):
@@ -141,10 +156,12 @@ class ChatService:
         personas: PersonaLibrary,
         user_name: str = "User",
         client_factory: ClientFactory | None = None,
+        users: UserPersonaLibrary | None = None,
     ) -> None:
         self.store = store
         self.personas = personas
-        self.user_name = user_name
+        self.user_name = user_name  # who the user is where no user persona is chosen
+        self.users = users
         self._client_factory = client_factory
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._preparing: set[tuple[str, str]] = set()
@@ -200,8 +217,8 @@ class ChatService:
         self._ingested.add(key)
         return True
 
-    def greeting(self, persona: Persona) -> str:
-        return substitute(persona.first_mes, persona.name, self.user_name)
+    def greeting(self, persona: Persona, user_name: str | None = None) -> str:
+        return substitute(persona.first_mes, persona.name, user_name or self.user_name)
 
 
 class Conversation:
@@ -224,16 +241,87 @@ class Conversation:
     def _store(self) -> MemoryStore:
         return self.service.store
 
+    # -- who the user is, the author's note, branches ------------------------------------------------
+
+    def user(self) -> UserPersona:
+        """Who the user is in this conversation (their persona: name, description)."""
+        if self.service.users is None:
+            return UserPersona("user", self.service.user_name)
+        return self.service.users.for_conversation(self.persona_id, self.conversation_id)
+
+    def choose_user(self, user_id: str) -> None:
+        if self.service.users is not None:
+            self.service.users.choose(self.persona_id, self.conversation_id, user_id)
+
+    def settings(self) -> dict[str, Any]:
+        """What is set for this conversation: its author's note and the conversation it branched from."""
+        return self._store.conversation_settings(self.persona_id).get(self.conversation_id, {})
+
+    def authors_note(self) -> AuthorsNote:
+        saved = self.settings().get("note") or {}
+        return AuthorsNote(str(saved.get("text", "")), int(saved.get("depth", 4)), int(saved.get("every", 1)))
+
+    def set_authors_note(self, note: AuthorsNote) -> None:
+        if len(note.text) > MAX_NOTE_CHARS:
+            raise LLMError(f"An author's note is at most {MAX_NOTE_CHARS:,} characters.")
+        value = {"text": note.text, "depth": max(0, note.depth), "every": max(1, note.every)} if note.text else None
+        self._store.set_conversation_settings(self.persona_id, self.conversation_id, note=value)
+
+    def branch(self, turn: Memory, choices: Mapping[str, int] | None = None) -> str:
+        """A new conversation holding this one's turns up to ``turn`` (the alternatives chosen
+        on screen), listed under it; this one stays as it was. Returns the new one's id."""
+        visible = chosen_turns(exchanges(self._store.transcript(self.persona_id, self.conversation_id)), choices or {})
+        ids = [t.id for t in visible]
+        kept = visible[: ids.index(turn.id) + 1] if turn.id in ids else visible
+        self.service.persona(self.persona_id)
+        new_id = uuid.uuid4().hex
+        self._store.add_turns(self.persona_id, new_id, [
+            NewTurn(t.role or "user", t.text, t.created_at, speaker=t.speaker, recalled=tuple(t.recalled),
+                    lore=tuple(t.lore), interrupted=t.interrupted, stopped=t.stopped, thinking=t.thinking,
+                    thinking_seconds=t.thinking_seconds)
+            for t in kept
+        ])  # fmt: skip
+        title = next((c.title for c in self._store.conversations(self.persona_id) if c.id == self.conversation_id), "")
+        self._store.rename_conversation(self.persona_id, new_id, f"{title} (branch)" if title else "Branch")
+        self._store.set_conversation_settings(
+            self.persona_id, new_id, parent=self.conversation_id, forked_at=kept[-1].created_at.timestamp() if kept
+            else None, note=self.settings().get("note"),
+        )  # fmt: skip
+        self.service.conversation(self.persona_id, new_id).choose_user(self.user().id)
+        return new_id
+
+    def _family_turns(self) -> set[str]:
+        """The turns of the conversations this one is related to by branching (its parent, its
+        branches, their branches…): recall leaves them out, since what this conversation shares
+        with them is in it already, and what they said after the fork did not happen here."""
+        settings = self._store.conversation_settings(self.persona_id)
+        parents = {c: s["parent"] for c, s in settings.items() if s.get("parent")}
+        if not parents:
+            return set()
+        parents.update({p: None for p in list(parents.values()) if p not in parents})
+        parents.setdefault(self.conversation_id, None)
+
+        def root(conversation_id: str) -> str:
+            seen = set()
+            while parents.get(conversation_id) and conversation_id not in seen:
+                seen.add(conversation_id)
+                conversation_id = parents[conversation_id] or conversation_id
+            return conversation_id
+
+        mine = root(self.conversation_id)
+        family = [c for c in parents if c != self.conversation_id and root(c) == mine]
+        return {t.id for c in family for t in self._store.transcript(self.persona_id, c)}
+
     # -- reading -------------------------------------------------------------------------------
 
     def view(self, choices: Mapping[str, int] | None = None) -> ChatView:
         """The conversation now: stored turns, messages in line, the reply being written."""
+        with self._lock:  # first: a message the worker stores meanwhile is then in the transcript
+            jobs = list(self._jobs)
+            live, failure = self._live, self._failure
         turns = self._store.transcript(self.persona_id, self.conversation_id)
         groups = exchanges(turns)
         stored = {t.id for t in turns}
-        with self._lock:
-            jobs = list(self._jobs)
-            live, failure = self._live, self._failure
         waiting = [
             Waiting(job.user_turn_id, job.text, job.sent_at, answering=n == 0 and live is not None)
             for n, job in enumerate(jobs)
@@ -250,12 +338,13 @@ class Conversation:
     def context_usage(self, settings: ReplySettings, view: ChatView) -> ContextUsage:
         """How much of the window the next prompt takes (memories: as many as the last reply used)."""
         persona = self.service.persona(self.persona_id)
+        user = self.user()
         last_reply = next((t for t in reversed(view.visible) if t.role == "assistant"), None)
         memories = view.used(last_reply)[0] if last_reply else []
         return context_usage(
-            persona_prompt(persona, self.service.user_name),
+            persona_prompt(persona, user.name, user.description),
             [m.as_prompt_line() for m in memories],
-            recent_history(view.visible, self.service.greeting(persona)),
+            recent_history(view.visible, self.service.greeting(persona, user.name)),
             settings.sampling.max_tokens,
             settings.context_window,
         )
@@ -399,16 +488,23 @@ class Conversation:
             raise settings.error
         if not settings.model:
             raise NoModelLoaded(settings.base_url)
+        user = self.user()
+        history = self._history(job)
+        note = self.authors_note()
+        asked = 1 + sum(t.role == "user" for t in history)  # this message is the how-manyth
         prepared = prepare_reply(
             self._store,
             persona,
-            self.service.user_name,
-            self._history(job),
-            self.service.greeting(persona),
+            user.name,
+            history,
+            self.service.greeting(persona, user.name),
             job.text,
             settings.recall_k,
             settings.budget,
-            exclude=[job.user_turn_id],
+            exclude=[job.user_turn_id, *self._family_turns()],
+            user_description=user.description,
+            authors_note=note.text if asked % note.every == 0 else "",
+            note_depth=note.depth,
         )
         from llm.chain import reply_messages
         from llm.stream import ReplyStream

@@ -58,14 +58,16 @@ def substitute(text: str, char: str, user: str) -> str:
     return text
 
 
-def persona_prompt(persona: PersonaCard, user: str = "User") -> str:
-    """The system prompt that makes the model speak as the persona."""
+def persona_prompt(persona: PersonaCard, user: str = "User", user_description: str = "") -> str:
+    """The system prompt that makes the model speak as the persona. ``user_description`` (who the
+    user is, see personas.users) follows the character's definition, where SillyTavern puts it."""
     instructions = persona.system_prompt.strip() or DEFAULT_INSTRUCTIONS
     sections = [
         instructions,
         f"About {persona.name}:\n{persona.description.strip()}" if persona.description.strip() else "",
         f"Personality: {persona.personality.strip()}" if persona.personality.strip() else "",
         f"Scenario: {persona.scenario.strip()}" if persona.scenario.strip() else "",
+        f"About {{{{user}}}}:\n{user_description.strip()}" if user_description.strip() else "",
         f"Examples of how {persona.name} speaks:\n{persona.mes_example.strip()}" if persona.mes_example.strip() else "",
         persona.post_history_instructions.strip(),
         NOTES_EXPLAINED,
@@ -85,3 +87,18 @@ def notes_block(memories: list[str], lore: list[str]) -> str:
     if lore:
         sections.append("World information:\n" + "\n".join(f"- {entry}" for entry in lore))
     return "<notes>\n" + "\n\n".join(sections) + "\n</notes>\n\n" if sections else ""
+
+
+def with_authors_note(history: list[tuple[str, str]], message: str, note: str, depth: int) -> tuple[list, str]:
+    """The history and new message with an author's note (SillyTavern's: a short instruction
+    that steers the story) put ``depth`` messages from the end, the new message being depth 0.
+    It goes into a user message, at that depth or the next one after it (the new message at the
+    latest), because several chat templates refuse a system message after the first."""
+    line = f"[Author's note: {note.strip()}]\n\n"
+    messages = [*history, ("user", message)]
+    at = max(0, len(messages) - 1 - max(0, depth))
+    while messages[at][0] != "user":
+        at += 1
+    role, text = messages[at]
+    messages[at] = (role, line + text)
+    return messages[:-1], messages[-1][1]

@@ -69,6 +69,7 @@ class Conversation:
     started_at: datetime
     updated_at: datetime
     turns: int
+    parent: str | None = None  # the conversation it was branched from
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._storing = threading.Lock()
         self._rebuilding = threading.Lock()
+        self._metadata_lock = threading.RLock()
         self._query_worker = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
 
     @classmethod
@@ -248,8 +249,16 @@ class MemoryStore:
     def _touch(self, persona_id: str, collection: Collection, index: LexicalIndex) -> None:
         """Stamp the collection with a new ``rev`` that this process's mirror matches."""
         rev = uuid.uuid4().hex
-        collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, "rev": rev})
+        self._modify(persona_id, rev=rev)
         index.rev = rev
+
+    def _modify(self, persona_id: str, **changes: Any) -> None:
+        """Change keys of the collection's metadata (``rev``, conversation titles and settings),
+        one change at a time, on a fresh read of it: a write from a stale copy would undo another
+        thread's change (a title set while the reply was being stored)."""
+        with self._metadata_lock:
+            collection = self._client.get_collection(collection_name(persona_id), embedding_function=self._embed)
+            collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, **changes})
 
     def _duplicates(
         self,
@@ -535,26 +544,38 @@ class MemoryStore:
         self._touch(persona_id, collection, index)
 
     def delete_conversation(self, persona_id: str, conversation_id: str) -> int:
-        """Forget a conversation's turns; returns how many there were."""
+        """Forget a conversation's turns (and its title and settings); returns how many there were."""
         collection = self._collection(persona_id)
         ids = collection.get(where=_where(kind="turn", conversation_id=conversation_id), include=[])["ids"]
         self.delete_many(persona_id, ids)
-        self._set_title(collection, conversation_id, None)
+        self._set_conversation_value(persona_id, "titles", conversation_id, None)
+        self._set_conversation_value(persona_id, "settings", conversation_id, None)
         return len(ids)
 
     def rename_conversation(self, persona_id: str, conversation_id: str, title: str) -> None:
         """Give a conversation a title of its own (an empty title goes back to the default: its
         first message)."""
-        self._set_title(self._collection(persona_id), conversation_id, " ".join(title.split()) or None)
+        self._set_conversation_value(persona_id, "titles", conversation_id, " ".join(title.split()) or None)
 
-    def _set_title(self, collection: Collection, conversation_id: str, title: str | None) -> None:
-        metadata = dict(collection.metadata or {})
-        titles = json.loads(metadata.get("titles", "{}"))
-        if title:
-            titles[conversation_id] = title
-        else:
-            titles.pop(conversation_id, None)
-        collection.modify(metadata={**metadata, "titles": json.dumps(titles, ensure_ascii=False)})
+    def conversation_settings(self, persona_id: str) -> dict[str, dict[str, Any]]:
+        """What is set for each of the persona's conversations (see :meth:`set_conversation_settings`)."""
+        return json.loads((self._collection(persona_id).metadata or {}).get("settings", "{}"))
+
+    def set_conversation_settings(self, persona_id: str, conversation_id: str, **values: Any) -> None:
+        """Set values of a conversation's own (JSON-able; ``None`` removes one): the chat service
+        keeps its author's note and the conversation it branched from there."""
+        settings = self.conversation_settings(persona_id).get(conversation_id, {})
+        settings = {k: v for k, v in {**settings, **values}.items() if v is not None}
+        self._set_conversation_value(persona_id, "settings", conversation_id, settings or None)
+
+    def _set_conversation_value(self, persona_id: str, key: str, conversation_id: str, value: Any) -> None:
+        with self._metadata_lock:  # read, change, write: not from a stale copy (see _modify)
+            values = json.loads((self._collection(persona_id).metadata or {}).get(key, "{}"))
+            if value:
+                values[conversation_id] = value
+            else:
+                values.pop(conversation_id, None)
+            self._modify(persona_id, **{key: json.dumps(values, ensure_ascii=False)})
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
@@ -684,6 +705,7 @@ class MemoryStore:
         :meth:`rename_conversation`) or by their first user message."""
         collection = self._collection(persona_id)
         titles = json.loads((collection.metadata or {}).get("titles", "{}"))
+        settings = json.loads((collection.metadata or {}).get("settings", "{}"))
         conversations = [
             Conversation(
                 id=conversation_id,
@@ -691,6 +713,7 @@ class MemoryStore:
                 started_at=datetime.fromtimestamp(first, UTC),
                 updated_at=datetime.fromtimestamp(last, UTC),
                 turns=turns,
+                parent=settings.get(conversation_id, {}).get("parent"),
             )
             for conversation_id, first, last, turns, first_message in self._mirror(
                 persona_id, collection

@@ -35,11 +35,15 @@ with resources.store_guard(app.store):
     service = resources.chat_service(app)
     conversation_id = sidebar.conversation_picker(service.store, persona)
     chat = service.conversation(persona.id, conversation_id)
+    sidebar.who_you_are(chat, resources.user_personas(app))
+    sidebar.authors_note(chat)
     with st.spinner(f"Reading {plain(persona.name)}'s background into memory…"):
         service.ingest_background(persona)
     view = chat.view(choices)
-avatar_file = library.avatar_path(persona.id)
-persona_avatar = str(avatar_file) if avatar_file else None
+    user = chat.user()
+persona_avatar, user_avatar = library.avatar_path(persona.id), resources.user_personas(app).avatar_path(user.id)
+speakers = chat_view.Speakers(user.name, persona.name, str(user_avatar) if user_avatar else None,
+                              str(persona_avatar) if persona_avatar else None)  # fmt: skip
 live = view.live
 
 with history_area:
@@ -52,18 +56,18 @@ with history_area:
             st.session_state[shown_key] = shown + VISIBLE_MESSAGES
             st.rerun()
     elif persona.first_mes:
-        chat_view.message("assistant", service.greeting(persona), persona_avatar)
+        chat_view.message("assistant", service.greeting(persona, user.name), speakers)
     for turn, group in list(zip(view.visible, view.groups, strict=True))[-shown:]:
         if not (live and live.snapshot().continues == turn.id):  # a reply being continued is drawn below
-            chat_view.stored(chat, view, turn, group, persona_avatar, choices)
+            chat_view.stored(chat, view, turn, group, speakers, choices)
 with live_area.container():
     for message in view.waiting:
         if message.answering:
-            chat_view.waiting(message)
+            chat_view.waiting(message, speakers)
     live_slot = st.container()  # the reply being written, followed at the end of the page
     for message in view.waiting:
         if not message.answering:
-            chat_view.waiting(message)
+            chat_view.waiting(message, speakers)
 
 config = sidebar.chat_config(app)  # after the conversation: it may wait for a model server
 settings = resources.reply_settings(config, app)
@@ -100,14 +104,16 @@ usage = chat.context_usage(settings, view)
 st.sidebar.progress(usage.fraction, text=f"Context: {usage.total:,} of {usage.window:,} tokens")
 st.sidebar.caption(f"persona {usage.persona:,} · memories {usage.memories:,} · history {usage.history:,} · "
                    f"reply {usage.reply:,}")  # fmt: skip
-chat_view.export_buttons(persona, conversation_id, app.user_name, service.greeting(persona), view.visible)
+chat_view.export_buttons(persona, conversation_id, user.name, service.greeting(persona, user.name), view.visible)
 
 
 def send() -> None:
-    """The message box's callback: journal the message and put it in line."""
+    """The message box's callback: journal the message and put it in line, in the conversation
+    on screen now (a conversation opened a moment ago may not have reached this run's box yet)."""
     text = st.session_state.composer or ""
+    here = service.conversation(st.session_state.persona_id, st.session_state.conversation_id)
     try:
-        chat.send(text, settings, choices)
+        here.send(text, settings, choices)
     except LLMError as exc:  # too long, or the persona was deleted in another tab
         st.session_state.unsent = (text, str(exc))
 
@@ -116,5 +122,5 @@ st.chat_input(f"Message {persona.name}…", key="composer", on_submit=send)
 
 if live is not None:
     with live_slot:
-        chat_view.follow(live, persona_avatar, on_stop=chat.stop)
+        chat_view.follow(live, speakers, on_stop=chat.stop)
     st.rerun()  # the reply is stored: draw the conversation again from the store

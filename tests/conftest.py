@@ -134,6 +134,7 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server) -> Path
     monkeypatch.setenv("LLM_BUILTIN_PORT", str(free_port()))
     monkeypatch.setenv("CHROMA_PATH", str(tmp_path / "chroma"))
     monkeypatch.setenv("PERSONAS_PATH", str(tmp_path / "personas"))
+    monkeypatch.setenv("USER_PERSONAS_PATH", str(tmp_path / "user-personas"))
     st.cache_resource.clear()
     st.cache_data.clear()
     yield tmp_path

@@ -4,6 +4,7 @@ fixtures (servers, stores, the browser, a page) are in conftest.py."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,7 @@ def running_app(workdir: Path, llm_url: str, **settings: str) -> Iterator[str]:
         "LLM_MAX_TOKENS": "120",
         "CHROMA_PATH": str(workdir / "chroma"),
         "PERSONAS_PATH": str(workdir / "personas"),
+        "USER_PERSONAS_PATH": str(workdir / "user-personas"),
         **settings,
     }
     process = subprocess.Popen(
@@ -94,6 +97,13 @@ def new_app() -> AppTest:
     at.session_state["temperature"] = 0.0
     at.session_state["max_tokens"] = 32
     return at.run()
+
+
+def shown(markdown: str) -> str:
+    """What an element given ``ui.safe_text.plain`` text shows: its escapes and word joiners gone."""
+    from ui.safe_text import WORD_JOINER
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def texts(message) -> list[str]:
@@ -137,3 +147,17 @@ def wait_idle(page) -> None:
 
 def reply_text(message) -> str:
     return message.get_by_test_id("stMarkdownContainer").first.inner_text().strip()
+
+
+def choose(page, selectbox, text: str, *, last: bool = False) -> None:
+    """Pick the option containing ``text`` in a select box (opening it again if a rerun closed it)."""
+    for _ in range(5):
+        selectbox.get_by_role("button", name="Open").click()
+        options = page.get_by_role("option").filter(has_text=text)
+        try:
+            options.first.wait_for(timeout=5_000)
+        except PlaywrightTimeout:
+            continue
+        (options.last if last else options.first).click()
+        return
+    pytest.fail(f"no option {text!r}")

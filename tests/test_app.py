@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from memory import MemoryStore
-from tests.harness import APP, free_port, new_app, texts
+from tests.harness import APP, free_port, new_app, shown, texts
 
 
 def test_chat_opens_with_the_persona_greeting(app_env) -> None:
@@ -125,13 +125,13 @@ def test_personas_page_lists_samples_and_creates_one(app_env) -> None:
     at = new_app()
     at.switch_page("pages/personas.py").run()
     assert not at.exception
-    assert [e.label for e in at.expander] == ["Captain Mara Voss", "Dr. Elias Thorne", "Juniper Hale"]
+    assert [shown(e.label) for e in at.expander] == ["Captain Mara Voss", "Dr. Elias Thorne", "Juniper Hale"]
     at.text_input[0].input("Zoë the Bard")
     at.text_area[0].input("A wandering bard.")
     at.text_area[2].input("Zoë learned the lute from her grandmother in Vell.\n\nShe fears owls.")
     at.button[-1].click().run()
     assert not at.exception
-    assert "Created Zoë the Bard." in at.success[0].value
+    assert "Created Zoë the Bard." in shown(at.success[0].value)
     assert "Zoë the Bard" in [e.label for e in at.expander]
     store = MemoryStore.open(path=str(app_env / "chroma"))
     owl = [m for pid in store.persona_ids() for m in store.list(pid, text="owls")]

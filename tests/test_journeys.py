@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from personas import Persona
 from personas.cards import export_png
@@ -23,6 +22,7 @@ from tests.harness import (
     LOAD_TIMEOUT,
     PHONE,
     REPLY_TIMEOUT,
+    choose,
     new_conversation,
     reply_text,
     running_app,
@@ -55,20 +55,6 @@ def avatar_png() -> bytes:
 def open_chat(page, url: str) -> None:
     page.goto(url)
     page.get_by_test_id("stChatMessage").first.wait_for(timeout=LOAD_TIMEOUT)
-
-
-def choose(page, selectbox, text: str, *, last: bool = False) -> None:
-    """Pick the option containing ``text`` in a select box (opening it again if a rerun closed it)."""
-    for _ in range(5):
-        selectbox.get_by_role("button", name="Open").click()
-        options = page.get_by_role("option").filter(has_text=text)
-        try:
-            options.first.wait_for(timeout=5_000)
-        except PlaywrightTimeout:
-            continue
-        (options.last if last else options.first).click()
-        return
-    pytest.fail(f"no option {text!r}")
 
 
 def words(text: str) -> list[str]:

@@ -230,11 +230,10 @@ def test_fuzz_the_budget(raw: list[dict], texts: list[str], budget: int, room: i
 @settings(max_examples=200, deadline=None)
 @given(budget_entries, st.text(max_size=300), st.text(max_size=100), st.integers(0, 600))
 def test_fuzz_entries_never_make_the_prompt_too_long(raw: list[dict], card: str, message: str, slack: int) -> None:
-    """With the room ui.reply gives them, the entries in play never push a prompt over its budget:
+    """With the room chat.prompting gives them, the entries in play never push a prompt over its budget:
     when the persona and the message fit (with ``slack`` tokens to spare), the prompt is assembled,
     entries and all (assemble never cuts entries)."""
-    from ui.reply import lore_room
-
+    from chat.prompting import lore_room
     from llm.assembly import TEMPLATE_OVERHEAD, assemble
     from llm.assembly import approx_tokens as prompt_tokens
 

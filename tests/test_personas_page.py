@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,10 @@ from personas import Persona, PersonaLibrary
 from personas.cards import export_json, export_png, parse_card
 from personas.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from personas.lorebook import MAX_ACTIVE_ENTRIES
-from tests.harness import new_app
+from tests.harness import new_app, shown
 from ui import persona_form
 from ui.persona_form import BACKGROUND_SOURCE, ingest_background, lore_from_rows, lore_rows
-from ui.safe_text import WORD_JOINER, plain
+from ui.safe_text import plain
 
 BOOK = {
     "name": "Vell lore",
@@ -62,11 +61,6 @@ def zoe(**changes: object) -> Persona:
 def data_dir(app_env: Path) -> Path:
     """The app's data directory (personas/, chroma/), with the app set up by ``app_env``."""
     return app_env
-
-
-def shown(markdown: str) -> str:
-    """What an element given ``ui.safe_text.plain`` text shows: its escapes and word joiners gone."""
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def personas_page() -> AppTest:

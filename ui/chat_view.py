@@ -5,6 +5,7 @@ written (its thinking apart), and the memories a reply used. Widgets only; the c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -24,9 +25,29 @@ PERSONA_AVATAR = ":material/theater_comedy:"
 #: which is also how soon a message sent meanwhile interrupts the drawing (see :func:`follow`).
 TICK = 0.1
 
-def avatar(role: str, persona_avatar: str | None = None) -> str:
-    """The user's icon, or the persona's image (a file path) when it has one."""
-    return USER_AVATAR if role == "user" else persona_avatar or PERSONA_AVATAR
+@dataclass(frozen=True)
+class Speakers:
+    """Who speaks in the chat: names and avatars (image file paths, or None for an icon)."""
+
+    user_name: str = "User"
+    persona_name: str = ""
+    user_avatar: str | None = None
+    persona_avatar: str | None = None
+
+    def avatar(self, role: str) -> str:
+        if role == "user":
+            return self.user_avatar or USER_AVATAR
+        return self.persona_avatar or PERSONA_AVATAR
+
+    def name(self, role: str) -> str:
+        return self.user_name if role == "user" else self.persona_name
+
+
+def bubble(role: str, speakers: Speakers):
+    """A chat message with the speaker's avatar and, above the text, their name."""
+    box = st.chat_message(role, avatar=speakers.avatar(role))
+    box.caption(plain(speakers.name(role)))
+    return box
 
 
 def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[str] = ()) -> None:
@@ -45,8 +66,8 @@ def memories_used(memories: Sequence[Memory], missing: int = 0, lore: Sequence[s
             st.caption(f"{missing} more since deleted or edited away.")
 
 
-def message(role: str, text: str, persona_avatar: str | None = None) -> None:
-    with st.chat_message(role, avatar=avatar(role, persona_avatar)):
+def message(role: str, text: str, speakers: Speakers) -> None:
+    with bubble(role, speakers):
         st.markdown(markdown(text))
 
 
@@ -71,9 +92,9 @@ def body(turn: Memory) -> None:
 # -- stored messages and their menu ------------------------------------------------------------
 
 
-def _menu(turn: Memory) -> None:
-    """Copy, edit and delete, in a small menu beside each stored message."""
-    with st.popover("", icon=":material/more_horiz:", help="Copy, edit or delete"):
+def _menu(chat: Conversation, turn: Memory, choices: dict[str, int]) -> None:
+    """Copy, edit, delete and branch, in a small menu beside each stored message."""
+    with st.popover("", icon=":material/more_horiz:", help="Copy, edit, delete or branch", key=f"menu_{turn.id}"):
         st.code(turn.text, language=None, wrap_lines=True)
         edit, delete = st.columns(2)
         if edit.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:"):
@@ -81,6 +102,10 @@ def _menu(turn: Memory) -> None:
             st.rerun()
         if delete.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:"):
             st.session_state.deleting = turn.id
+            st.rerun()
+        if st.button("Branch from here", key=f"branch_{turn.id}", icon=":material/call_split:",
+                     help="A new conversation with the messages up to this one; this one stays as it is"):  # fmt: skip
+            st.session_state.conversation_id = chat.branch(turn, choices)
             st.rerun()
 
 
@@ -130,11 +155,11 @@ def _switcher(group: Sequence[Memory], choices: dict[str, int]) -> None:
         st.rerun()
 
 
-def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Memory], persona_avatar: str | None,
+def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Memory], speakers: Speakers,
            choices: dict[str, int]) -> None:  # fmt: skip
     """A stored message with its menu (and, for a reply, its alternatives and memories)."""
     role = turn.role or "user"
-    with st.chat_message(role, avatar=avatar(role, persona_avatar)):
+    with bubble(role, speakers):
         if st.session_state.get("editing") == turn.id:
             _edit_box(chat, turn)
             return
@@ -142,7 +167,7 @@ def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Mem
         with st.container(horizontal=True, wrap=False, gap="small"):
             with st.container(width="stretch"):
                 body(turn)
-            _menu(turn)
+            _menu(chat, turn, choices)
         if st.session_state.get("deleting") == turn.id:
             _delete_box(chat, turn)
         if len(group) > 1:
@@ -151,9 +176,9 @@ def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Mem
             memories_used(*view.used(turn), lore=turn.lore)
 
 
-def waiting(message: Waiting) -> None:
+def waiting(message: Waiting, speakers: Speakers) -> None:
     """A message sent and kept, whose reply comes after the one being written."""
-    with st.chat_message("user", avatar=USER_AVATAR):
+    with bubble("user", speakers):
         st.markdown(markdown(message.text))
         if not message.answering:
             st.caption(":material/schedule: Queued: answered when the reply above is done.")
@@ -173,14 +198,14 @@ def _status(view: ReplyView) -> str:
     return ""
 
 
-def follow(live: LiveReply, persona_avatar: str | None, on_stop: Callable[[], None]) -> ReplyView:
+def follow(live: LiveReply, speakers: Speakers, on_stop: Callable[[], None]) -> ReplyView:
     """Draw a reply as it is written, until it is finished; returns how it ended.
 
     The drawing is redrawn at least every :data:`TICK` seconds: each redraw is where Streamlit
     notices a newer request of the page (a message sent, Stop pressed) and starts that run at
     once, so nothing the user does waits for the reply to end.
     """
-    with st.chat_message("assistant", avatar=avatar("assistant", persona_avatar)):
+    with bubble("assistant", speakers):
         thinking_slot, answer_slot, note_slot = st.empty(), st.container(key="live_answer").empty(), st.empty()
         st.button("Stop", icon=":material/stop_circle:", key="stop", on_click=on_stop)
     shown = -1

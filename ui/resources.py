@@ -27,6 +27,7 @@ from llm.errors import LLMError
 from llm.settings import LLMSettings
 from memory.config import StoreConfig
 from personas import PersonaLibrary
+from personas.users import UserPersonaLibrary
 
 if TYPE_CHECKING:
     from chat import ChatService, ReplySettings
@@ -41,6 +42,7 @@ class AppSettings:
     store: StoreConfig
     personas_path: str
     user_name: str
+    user_personas_path: str = "data/user-personas"
 
 
 @st.cache_resource
@@ -52,6 +54,7 @@ def settings() -> AppSettings:
         store=StoreConfig.from_env(),
         personas_path=os.environ.get("PERSONAS_PATH") or "data/personas",
         user_name=os.environ.get("USER_NAME") or "User",
+        user_personas_path=os.environ.get("USER_PERSONAS_PATH") or "data/user-personas",
     )
 
 
@@ -68,7 +71,15 @@ def chat_service(app: AppSettings) -> ChatService:
     reply being written, shared by every browser session."""
     from chat import ChatService
 
-    return ChatService(memory_store(app.store), persona_library(app.personas_path), app.user_name)
+    return ChatService(
+        memory_store(app.store), persona_library(app.personas_path), app.user_name, users=user_personas(app)
+    )
+
+
+@st.cache_resource
+def user_personas(app: AppSettings) -> UserPersonaLibrary:
+    """Who the user can be (their personas); the first one is named ``USER_NAME``."""
+    return UserPersonaLibrary(app.user_personas_path, app.user_name)
 
 
 def reply_settings(config: ChatConfig, app: AppSettings) -> ReplySettings:
@@ -153,5 +164,5 @@ def data_folders(app: AppSettings) -> DataFolders:
     return DataFolders(
         personas=Path(app.personas_path),
         lorebooks=Path(os.environ.get("LOREBOOKS_PATH") or "data/lorebooks"),
-        user_personas=Path(os.environ.get("USER_PERSONAS_PATH") or "data/user-personas"),
+        user_personas=Path(app.user_personas_path),
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from chat.branches import tree
 from llm import LLMError, NoModelLoaded, Sampling
 from llm.servers import ServerInfo, context_window
 from personas import Persona, PersonaLibrary
@@ -15,7 +16,9 @@ from ui import connection, resources
 from ui.resources import AppSettings
 
 if TYPE_CHECKING:
+    from chat import Conversation
     from memory import MemoryStore
+    from personas.users import UserPersonaLibrary
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,9 @@ def conversation_picker(store: MemoryStore, persona: Persona) -> str:
             from_url if from_url in known else conversations[0].id if conversations else uuid.uuid4().hex
         )
     current = st.session_state.conversation_id
-    titles = {c.id: f"{c.title} · {c.updated_at:%b %d}" for c in conversations}
+    # a branch under the conversation it came from (em spaces: HTML does not collapse them)
+    titles = {c.id: "\u2003" * (depth - 1) + ("↳ " if depth else "") + f"{c.title} · {c.updated_at:%b %d}"
+              for c, depth in tree(conversations)}  # fmt: skip
     if current not in titles:
         titles = {current: "New conversation", **titles}
     st.sidebar.button("New conversation", icon=":material/add:", on_click=_new_conversation, width="stretch")
@@ -181,7 +186,7 @@ def conversation_picker(store: MemoryStore, persona: Persona) -> str:
     )
     st.query_params.update(persona=persona.id, conversation=current)
     if current in {c.id for c in conversations}:
-        _conversation_menu(store, persona, current, titles[current].rsplit(" · ", 1)[0])
+        _conversation_menu(store, persona, current, next(c.title for c in conversations if c.id == current))
     return current
 
 
@@ -197,4 +202,34 @@ def _conversation_menu(store: MemoryStore, persona: Persona, conversation_id: st
             store.delete_conversation(persona.id, conversation_id)
             st.session_state.pop("conversation_id", None)
             st.query_params.pop("conversation", None)
+            st.rerun()
+
+
+def who_you_are(chat: Conversation, users: UserPersonaLibrary) -> None:
+    """"You are …" for this conversation: which user persona it uses (new ones: the default)."""
+    everyone = {u.id: u for u in users.list()}
+    current = chat.user().id
+    key = f"user_persona_{chat.persona_id}_{chat.conversation_id}"
+    st.session_state[key] = current if current in everyone else next(iter(everyone))
+    st.sidebar.selectbox(
+        "You are", list(everyone), format_func=lambda i: everyone[i].name, key=key,
+        on_change=lambda: chat.choose_user(st.session_state[key]), help="Your personas: the You page",
+    )  # fmt: skip
+
+
+def authors_note(chat: Conversation) -> None:
+    """The conversation's author's note: a short text put a few messages from the end of every
+    prompt (or every N messages), to steer the story."""
+    from chat.service import AuthorsNote
+
+    note = chat.authors_note()
+    label = "Author's note" + (" (on)" if note.text else "")
+    with st.sidebar.popover(label, icon=":material/edit_square:", width="stretch"):
+        key = f"note_{chat.persona_id}_{chat.conversation_id}"
+        text = st.text_area("Note", note.text, key=f"{key}_text", max_chars=2_000,
+                            placeholder="e.g. Write in the style of a noir novel; it is raining.")  # fmt: skip
+        depth = st.number_input("Depth (messages from the end)", 0, 100, note.depth, key=f"{key}_depth")
+        every = st.number_input("Every N messages", 1, 100, note.every, key=f"{key}_every")
+        if st.button("Save the note", key=f"{key}_save", icon=":material/save:"):
+            chat.set_authors_note(AuthorsNote(text.strip(), int(depth), int(every)))
             st.rerun()
