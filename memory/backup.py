@@ -11,7 +11,9 @@ Plain Python; never imports Streamlit. What the zip holds:
   whole metadata (conversation, role, time, pinned, what a reply recalled, its thinking…), but no
   vector: vectors are computed again on restore, so a backup restores into a store whose
   embedding model differs (and the file stays small);
-- ``conversations.json``: the titles given to conversations.
+- ``conversations.json``: what is kept per conversation besides its turns: the titles given to
+  them and their settings (the author's note, the conversation a branch was made from), by
+  persona and conversation. A new per-conversation value in the store must be added here.
 
 Restoring reads and checks everything first (:func:`read_backup`: sizes before unpacking, member
 names against the layout above, hashes, every file and record type-checked; a zip bomb, a name
@@ -55,7 +57,7 @@ FORMAT_VERSION = 1
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 MEMORIES = "memories.jsonl"
-TITLES = "conversations.json"
+CONVERSATIONS = "conversations.json"
 FILES = "files/"
 #: The folders a backup holds, by their name in it.
 FOLDER_NAMES = ("personas", "lorebooks", "user-personas")
@@ -70,7 +72,8 @@ MAX_UNPACKED = 4 * 2**30
 MAX_FILE_BYTES = 20 * 2**20
 MAX_MEMORIES_BYTES = 2 * 2**30
 MAX_MANIFEST_BYTES = 64 * 2**20
-MAX_TITLES_BYTES = 256 * 2**20
+MAX_CONVERSATIONS_BYTES = 256 * 2**20
+MAX_SETTINGS_CHARS = 100_000  # one conversation's settings as JSON (an author's note is a few lines)
 #: Unpacked / packed above this (and over a megabyte) is taken for a zip bomb: text compresses 3-10×.
 MAX_RATIO = 200
 MAX_TEXT_CHARS = 500_000
@@ -106,6 +109,7 @@ class Backup:
     files: dict[str, dict[str, bytes]]  # folder name -> path inside it ("a/b.json") -> content
     records: dict[str, list[StoredRecord]]  # persona id -> its memories
     titles: dict[str, dict[str, str]]  # persona id -> conversation id -> title
+    settings: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # the same, -> its settings
 
     @property
     def memories(self) -> int:
@@ -119,6 +123,7 @@ class RestoreResult:
     memories_added: int = 0
     memories_present: int = 0
     titles_added: int = 0
+    settings_added: int = 0  # conversations whose settings (author's note, branch parent) were restored
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -146,6 +151,7 @@ def write_backup(
                 counts["files"] += 1
                 counts["personas"] += folder == "personas" and relative.endswith(".json")
         titles: dict[str, dict[str, str]] = {}
+        settings: dict[str, dict[str, dict[str, Any]]] = {}
         digest, size = hashlib.sha256(), 0
         with archive.open(MEMORIES, "w", force_zip64=True) as out:  # streamed: 100,000 memories are ~50 MB
             for persona_id in store.persona_ids():
@@ -159,8 +165,10 @@ def write_backup(
                 counts["conversations"] += len(store.conversations(persona_id))
                 if named := store.conversation_titles(persona_id):
                     titles[persona_id] = named
+                if values := store.conversation_settings(persona_id):
+                    settings[persona_id] = values
         hashes[MEMORIES] = {"size": size, "sha256": digest.hexdigest()}
-        add(TITLES, json.dumps(titles, ensure_ascii=False).encode("utf-8"))
+        add(CONVERSATIONS, json.dumps({"titles": titles, "settings": settings}, ensure_ascii=False).encode("utf-8"))
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -251,22 +259,25 @@ def _read(data: bytes) -> Backup:
         for name, info in named.items():
             if name == MANIFEST:
                 continue
-            limit = MAX_MEMORIES_BYTES if name == MEMORIES else MAX_TITLES_BYTES if name == TITLES else MAX_FILE_BYTES
+            limits = {MEMORIES: MAX_MEMORIES_BYTES, CONVERSATIONS: MAX_CONVERSATIONS_BYTES}
+            limit = limits.get(name, MAX_FILE_BYTES)
             content = _member(archive, info, limit)
             if len(content) != listed[name]["size"] or hashlib.sha256(content).hexdigest() != listed[name]["sha256"]:
                 raise BackupError(
                     f"{_short(name)} is not what its manifest says (size or SHA-256): the file is damaged."
                 )
             contents[name] = content
-    if MEMORIES not in contents or TITLES not in contents:
-        raise BackupError(f"it has no {MEMORIES if MEMORIES not in contents else TITLES}.")
+    for required in (MEMORIES, CONVERSATIONS):
+        if required not in contents:
+            raise BackupError(f"it has no {required}.")
     files: dict[str, dict[str, bytes]] = {}
     for name, content in contents.items():
         if name.startswith(FILES):
             folder, _, relative = name.removeprefix(FILES).partition("/")
             _check_file(folder, relative, content)
             files.setdefault(folder, {})[relative] = content
-    return Backup(manifest, files, _records(contents[MEMORIES]), _titles(_json(contents[TITLES], TITLES)))
+    titles, settings = _conversations(_json(contents[CONVERSATIONS], CONVERSATIONS))
+    return Backup(manifest, files, _records(contents[MEMORIES]), titles, settings)
 
 
 def _check_members(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
@@ -303,7 +314,7 @@ def _check_members(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]
 def _safe_name(name: str) -> bool:
     """Whether a member's name is one of the layout's, without ``..``, absolute paths, drive
     letters, backslashes or control characters anywhere."""
-    if name in (MANIFEST, MEMORIES, TITLES):
+    if name in (MANIFEST, MEMORIES, CONVERSATIONS):
         return True
     if not name.startswith(FILES):
         return False
@@ -439,14 +450,25 @@ def _check_metadata(meta: Any, persona_id: str, where: str) -> None:
                 raise BackupError(f"{where}: its '{key}' is not JSON.") from None
 
 
-def _titles(value: Any) -> dict[str, dict[str, str]]:
-    if not isinstance(value, dict) or not all(
-        isinstance(titles, dict)
-        and all(isinstance(k, str) and isinstance(v, str) and len(v) <= 1_000 for k, v in titles.items())
-        for titles in value.values()
+def _conversations(value: Any) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, dict[str, Any]]]]:
+    """The titles and the settings of conversations, by persona and conversation, type-checked."""
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("titles"), dict)
+        or not isinstance(value.get("settings"), dict)
     ):
-        raise BackupError(f"{TITLES} must map each persona to its conversations' titles.")
-    return value
+        raise BackupError(f"{CONVERSATIONS} must hold the conversations' 'titles' and 'settings'.")
+    titles, settings = value["titles"], value["settings"]
+    for named in titles.values():
+        if not isinstance(named, dict) or not all(isinstance(t, str) and len(t) <= 1_000 for t in named.values()):
+            raise BackupError(f"{CONVERSATIONS}: 'titles' must map each persona to its conversations' titles.")
+    for values in settings.values():
+        if not isinstance(values, dict) or not all(
+            isinstance(v, dict) and all(isinstance(k, str) for k in v) and len(json.dumps(v)) <= MAX_SETTINGS_CHARS
+            for v in values.values()
+        ):
+            raise BackupError(f"{CONVERSATIONS}: 'settings' must map each conversation to an object of its values.")
+    return titles, settings
 
 
 def _short(value: str) -> str:
@@ -466,7 +488,7 @@ def restore(
 ) -> RestoreResult:
     """Put what the backup holds and this data folder lacks back in place (see the module's
     docstring): the folders' files, then the memories (embedded here; ``progress(done, total)``
-    as they are), then the conversations' titles."""
+    as they are), then the conversations' titles and settings."""
     from personas.library import PersonaLibrary
 
     roots = folders.by_name()
@@ -510,7 +532,14 @@ def restore(
             if conversation_id not in present:
                 store.rename_conversation(persona_id, conversation_id, title)
                 titles += 1
-    return RestoreResult(written, kept, added, total - added, titles)
+    restored = 0
+    for persona_id, values in backup.settings.items():
+        present_settings = store.conversation_settings(persona_id)
+        for conversation_id, value in values.items():
+            if conversation_id not in present_settings:
+                store.set_conversation_settings(persona_id, conversation_id, **value)
+                restored += 1
+    return RestoreResult(written, kept, added, total - added, titles, restored)
 
 
 def _replaceable_sample(library: Any, relative: str) -> bool:

@@ -25,9 +25,9 @@ from PIL import Image
 from memory import MemoryStore
 from memory import backup as backups
 from memory.backup import (
+    CONVERSATIONS,
     MANIFEST,
     MEMORIES,
-    TITLES,
     BackupError,
     DataFolders,
     backup_before_migration,
@@ -122,6 +122,8 @@ def fill(root: Path) -> MemoryStore:
     store.add_turn("mara-voss", "c2", "user", "My sister Hana bakes in Lyon!", T0 + timedelta(days=3, seconds=1))
     store.update(turn, text="My sister Hana bakes bread in Lyon.", pinned=True)
     store.rename_conversation("mara-voss", "c1", "The Denver move")
+    store.set_conversation_settings("mara-voss", "c1", note={"text": "Mara is tired.", "depth": 4, "every": 1})
+    store.set_conversation_settings("mara-voss", "c2", parent="c1", forked_at=T0.timestamp(), note=None)
     store.add_turn("wren-a1b2c3", "w1", "user", "Is the lamp lit? 🕯️ <b>yes</b>", T0, speaker="Alex")
     store.add_turn("gone-persona", "g1", "user", "A persona deleted, its memories left", T0)
     return store
@@ -139,7 +141,8 @@ def snapshot(store: MemoryStore, folders: DataFolders) -> dict[str, Any]:
         for persona in sorted(store.persona_ids())
     }
     titles = {persona: store.conversation_titles(persona) for persona in sorted(store.persona_ids())}
-    return {"files": files, "memories": memories, "titles": titles}
+    settings = {persona: store.conversation_settings(persona) for persona in sorted(store.persona_ids())}
+    return {"files": files, "memories": memories, "titles": titles, "settings": settings}
 
 
 @pytest.fixture
@@ -161,6 +164,7 @@ def test_a_restore_into_an_empty_data_folder_gives_back_exactly_what_was_there(s
     result = restore(read_backup(data, "b.zip"), fresh, target, progress=lambda d, t: steps.append((d, t)))
     assert snapshot(fresh, target) == before  # the edited sample replaced the seeded one too
     assert result.memories_added == 10 and result.memories_present == 0 and result.titles_added == 1
+    assert result.settings_added == 2 and before["settings"]["mara-voss"]["c2"]["parent"] == "c1"
     assert "personas/mara-voss.json" in result.files_written  # the seeded sample, unchanged: replaced
     assert result.files_kept == ["personas/elias-thorne.json", "personas/juniper-hale.json"]  # the same already
     assert steps[-1] == (10, 10)
@@ -178,7 +182,7 @@ def test_restoring_into_a_non_empty_folder_adds_nothing_twice(source, tmp_path: 
     backup = read_backup(backup_bytes(store, folders))
     again = restore(backup, store, folders)  # into the very folder it came from
     assert again.memories_added == 0 and again.memories_present == 10 and not again.files_written
-    assert again.titles_added == 0
+    assert again.titles_added == 0 and again.settings_added == 0
 
     other = folders_in(tmp_path / "other")
     other_store = MemoryStore.open(path=str(tmp_path / "other" / "chroma"))
@@ -186,12 +190,15 @@ def test_restoring_into_a_non_empty_folder_adds_nothing_twice(source, tmp_path: 
     library.save(Persona(id="mara-voss", name="My own Mara"))  # not the sample: kept
     other_store.add_turn("mara-voss", "c1", "user", "Something only this folder has.", T0)
     other_store.rename_conversation("mara-voss", "c1", "My title")
+    other_store.set_conversation_settings("mara-voss", "c1", note={"text": "Mine.", "depth": 2, "every": 1})
     first = restore(backup, other_store, other)
     second = restore(backup, other_store, other)
     assert library.get("mara-voss").name == "My own Mara" and "personas/mara-voss.json" in first.files_kept
     assert first.memories_added == 10 and second.memories_added == 0 and not second.files_written
     assert other_store.count("mara-voss") == 9  # its own turn and the backup's eight
     assert other_store.conversation_titles("mara-voss") == {"c1": "My title"}  # not overwritten
+    assert other_store.conversation_settings("mara-voss")["c1"]["note"]["text"] == "Mine."
+    assert other_store.conversation_settings("mara-voss")["c2"]["parent"] == "c1"  # what it lacked
     assert [m.text for m in other_store.list("mara-voss", text="only this folder")] == [
         "Something only this folder has."
     ]
@@ -253,7 +260,7 @@ def test_folders_that_do_not_exist_and_unsafe_names_are_left_out(tmp_path: Path)
     (folders.personas / "link.json").symlink_to(folders.personas / "solo.json")
     backup = read_backup(backup_bytes(store, folders))
     assert backup.files == {"personas": {"solo.json": (folders.personas / "solo.json").read_bytes()}}
-    assert backup.memories == 0 and backup.titles == {}
+    assert backup.memories == 0 and backup.titles == {} and backup.settings == {}
     folders.lorebooks.mkdir()
     (folders.lorebooks / "what?.json").write_text("{}")
     (folders.lorebooks / "ok.json").write_text("{}")
@@ -362,7 +369,9 @@ CASES: list[tuple[str, Any, str]] = [
     ("recalled", lambda d: rezip(d, {MEMORIES: record(meta_recalled="[oops")}), "its 'recalled' is not JSON"),
     ("twice", lambda d: rezip(d, {MEMORIES: record() + record()}), "is there twice"),
     ("NaN", lambda d: rezip(d, {MEMORIES: record().replace(b"1700000000.0", b"NaN")}), "cannot read"),
-    ("titles", lambda d: rezip(d, {TITLES: b'{"p1": ["x"]}'}), "must map each persona"),
+    ("conversations", lambda d: rezip(d, {CONVERSATIONS: b'{"p1": ["x"]}'}), "must hold the conversations'"),
+    ("titles", lambda d: rezip(d, {CONVERSATIONS: b'{"titles": {"p1": ["x"]}, "settings": {}}'}), "'titles' must map"),
+    ("settings", lambda d: rezip(d, {CONVERSATIONS: b'{"titles": {}, "settings": {"p1": {"c1": 3}}}'}), "'settings'"),
 ]
 
 
@@ -414,7 +423,7 @@ def test_limits(small: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
 # --- fuzzing --------------------------------------------------------------------------------
 
 NAMES = st.one_of(
-    st.sampled_from([MANIFEST, MEMORIES, TITLES, "files/personas/p1.json", "files/personas/p1.png", "files/x",
+    st.sampled_from([MANIFEST, MEMORIES, CONVERSATIONS, "files/personas/p1.json", "files/personas/p1.png", "files/x",
                      "files/lorebooks/a/b.json", "../x", "files/user-personas/..", "files//personas/x"]),
     st.text(min_size=1, max_size=30),
 )  # fmt: skip
@@ -445,7 +454,7 @@ def test_fuzz_members(small: bytes, data: st.DataObject) -> None:
     changes = data.draw(st.dictionaries(NAMES, st.one_of(st.none(), st.binary(max_size=60)), max_size=4))
     try:
         changed = rezip(small, changes, fix_hashes=data.draw(st.booleans()))
-    except (ValueError, UnicodeEncodeError):  # names zipfile itself cannot write
+    except (ValueError, IndexError, UnicodeEncodeError):  # names zipfile itself cannot write ("\x00…": "")
         return
     _check(changed)
 
