@@ -20,9 +20,11 @@ names against the layout above, hashes, every file and record type-checked; a zi
 that points outside the folders, a symbolic link or an oversized member is refused with a
 :class:`BackupError`), then writes (:func:`restore`). Nothing already there is overwritten and
 ids are kept, so restoring into an empty data folder gives back exactly what was there, and into
-a non-empty one adds only what is missing: restoring twice adds nothing twice. The one exception:
-a sample persona the app put in an empty library on its first start, still unchanged, is
-replaced by the backup's copy of it.
+a non-empty one adds only what is missing: restoring twice adds nothing twice. What a fresh
+install makes by itself gives way to the backup: a sample persona it put in the empty library,
+still unchanged, is replaced by the backup's copy, and so is the one user persona it made (with
+its default); the user personas' choices per conversation are merged (the ones this folder lacks
+are added).
 
 Schema migrations (none exist yet) must call :func:`backup_before_migration` before they change
 anything, and not run if it fails; it writes ``<backups>/<time>-before-<migration>.zip``.
@@ -61,6 +63,8 @@ CONVERSATIONS = "conversations.json"
 FILES = "files/"
 #: The folders a backup holds, by their name in it.
 FOLDER_NAMES = ("personas", "lorebooks", "user-personas")
+#: The user personas' file of which one each conversation uses (``personas.users``): merged on restore.
+USER_CHOICES = "conversations.json"
 
 #: The backup file itself (what the Memories page accepts).
 MAX_BACKUP_BYTES = 2 * 2**30
@@ -500,8 +504,17 @@ def restore(
         if root is None:  # (a backup of user personas, restored where the app has none)
             kept += [f"{folder}/{relative}" for relative in files]
             continue
+        if folder == "user-personas" and "default.json" in files:
+            for path in _fresh_user_personas(root):  # the one a fresh install made: the backup's instead
+                path.unlink()
         for relative, content in sorted(files.items()):
             target = root.joinpath(*relative.split("/"))
+            if folder == "user-personas" and relative == USER_CHOICES and target.is_file():
+                if _add_choices(target, content):  # which user persona each conversation uses
+                    written.append(f"{folder}/{relative}")
+                else:
+                    kept.append(f"{folder}/{relative}")
+                continue
             if not target.resolve().is_relative_to(root.resolve()):  # (names were checked: a symlink in the way)
                 kept.append(f"{folder}/{relative}")
                 continue
@@ -540,6 +553,35 @@ def restore(
                 store.set_conversation_settings(persona_id, conversation_id, **value)
                 restored += 1
     return RestoreResult(written, kept, added, total - added, titles, restored)
+
+
+def _fresh_user_personas(root: Path) -> list[Path]:
+    """The files of a user personas folder as a fresh install leaves it (``personas.users``: the
+    one persona made for an empty folder, unchanged, its default, no avatar, no choices), which a
+    restore replaces by the backup's; none when the folder holds anything else."""
+    files = {p.name: p for p in root.iterdir() if p.is_file()} if root.is_dir() else {}
+    try:
+        default = json.loads(files["default.json"].read_text("utf-8"))["id"]
+        record = json.loads(files[f"{default}.json"].read_text("utf-8"))
+        choices = json.loads(files[USER_CHOICES].read_text("utf-8")) if USER_CHOICES in files else {}
+    except (KeyError, ValueError, TypeError, OSError):
+        return []
+    made = {"default.json", f"{default}.json", USER_CHOICES} >= set(files) and not choices
+    if made and isinstance(record, dict) and record.get("id") == default and not record.get("description"):
+        return list(files.values())
+    return []
+
+
+def _add_choices(path: Path, content: bytes) -> bool:
+    """Add to the user personas' ``conversations.json`` the choices it lacks; whether it changed."""
+    try:
+        present, wanted = json.loads(path.read_text("utf-8")), json.loads(content)
+    except (ValueError, OSError):
+        return False
+    if not (isinstance(present, dict) and isinstance(wanted, dict)) or wanted.keys() <= present.keys():
+        return False
+    _write(path, json.dumps({**wanted, **present}, ensure_ascii=False).encode("utf-8"))
+    return True
 
 
 def _replaceable_sample(library: Any, relative: str) -> bool:

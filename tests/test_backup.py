@@ -37,6 +37,7 @@ from memory.backup import (
 )
 from memory.models import NewTurn
 from personas import Persona, PersonaLibrary
+from personas.users import UserPersona, UserPersonaLibrary
 from tests.harness import new_app
 
 T0 = datetime(2025, 11, 3, 9, 30, tzinfo=UTC)
@@ -96,8 +97,11 @@ def fill(root: Path) -> MemoryStore:
     (folders.lorebooks / "shared").mkdir(parents=True)
     (folders.lorebooks / "shared" / "keld.json").write_text('{"entries": [{"keys": ["Keld"]}]}', "utf-8")
     (folders.lorebooks / "notes.txt").write_text("plain text kept as it is\n", "utf-8")
-    folders.user_personas.mkdir()
-    (folders.user_personas / "alex.json").write_text('{"name": "Alex", "description": "A sailor."}', "utf-8")
+    users = UserPersonaLibrary(folders.user_personas, "Alex")  # as the app makes it: Alex, the default
+    sam = UserPersona.new("Sam", "A sailor from Keld.")
+    users.save(sam)
+    users.save_avatar(sam.id, png((200, 30, 30)))
+    users.choose("mara-voss", "c1", sam.id)
     store = MemoryStore.open(path=str(root / "chroma"))
     store.add_background("mara-voss", "Mara was born in Port Ash. Tobin Reed made her brass hand.", source="card")
     store.add_turns(
@@ -158,11 +162,14 @@ def test_a_restore_into_an_empty_data_folder_gives_back_exactly_what_was_there(s
     assert sum("duplicate_of" in meta for _, _, meta in before["memories"]["mara-voss"]) == 1
 
     target = folders_in(tmp_path / "fresh")
-    PersonaLibrary(target.personas).seed_samples()  # what the app does on its first start
+    PersonaLibrary(target.personas).seed_samples()  # what the app does on its first start,
+    UserPersonaLibrary(target.user_personas, "User")  # and a user persona for an empty folder
     fresh = MemoryStore.open(path=str(tmp_path / "fresh" / "chroma"))
     steps: list[tuple[int, int]] = []
     result = restore(read_backup(data, "b.zip"), fresh, target, progress=lambda d, t: steps.append((d, t)))
-    assert snapshot(fresh, target) == before  # the edited sample replaced the seeded one too
+    assert snapshot(fresh, target) == before  # the edited sample and the user personas replaced the fresh ones
+    users = UserPersonaLibrary(target.user_personas, "User")
+    assert [u.name for u in users.list()] == ["Alex", "Sam"] and users.for_conversation("mara-voss", "c1").name == "Sam"
     assert result.memories_added == 10 and result.memories_present == 0 and result.titles_added == 1
     assert result.settings_added == 2 and before["settings"]["mara-voss"]["c2"]["parent"] == "c1"
     assert "personas/mara-voss.json" in result.files_written  # the seeded sample, unchanged: replaced
@@ -191,6 +198,8 @@ def test_restoring_into_a_non_empty_folder_adds_nothing_twice(source, tmp_path: 
     other_store.add_turn("mara-voss", "c1", "user", "Something only this folder has.", T0)
     other_store.rename_conversation("mara-voss", "c1", "My title")
     other_store.set_conversation_settings("mara-voss", "c1", note={"text": "Mine.", "depth": 2, "every": 1})
+    mine = UserPersonaLibrary(other.user_personas, "Me")
+    mine.choose("mara-voss", "c9", mine.default_id())  # a folder in use: its choices stay, the backup's join them
     first = restore(backup, other_store, other)
     second = restore(backup, other_store, other)
     assert library.get("mara-voss").name == "My own Mara" and "personas/mara-voss.json" in first.files_kept
@@ -199,6 +208,12 @@ def test_restoring_into_a_non_empty_folder_adds_nothing_twice(source, tmp_path: 
     assert other_store.conversation_titles("mara-voss") == {"c1": "My title"}  # not overwritten
     assert other_store.conversation_settings("mara-voss")["c1"]["note"]["text"] == "Mine."
     assert other_store.conversation_settings("mara-voss")["c2"]["parent"] == "c1"  # what it lacked
+    mine = UserPersonaLibrary(other.user_personas, "Me")
+    assert mine.for_conversation("mara-voss", "c9").name == "Me" and mine.get(mine.default_id()).name == "Me"
+    assert mine.for_conversation("mara-voss", "c1").name == "Sam"
+    assert (
+        "user-personas/conversations.json" in first.files_written and "user-personas/default.json" in first.files_kept
+    )
     assert [m.text for m in other_store.list("mara-voss", text="only this folder")] == [
         "Something only this folder has."
     ]

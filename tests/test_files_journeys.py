@@ -16,6 +16,7 @@ from PIL import Image
 from memory import MemoryStore
 from memory.sillytavern import import_chat, parse_chat
 from personas import Persona, PersonaLibrary
+from personas.users import UserPersona, UserPersonaLibrary
 from tests.harness import LOAD_TIMEOUT, running_app, wait_idle
 from tests.test_journeys import probe, sidebar_link
 
@@ -67,9 +68,10 @@ def avatar() -> bytes:
 
 
 def files(data: Path) -> dict[Path, bytes]:
-    """The persona library's and the lorebooks' files (the folder is also the app's HOME)."""
-    return {p.relative_to(data): p.read_bytes() for f in ("personas", "lorebooks") for p in (data / f).rglob("*")
-            if p.is_file()}  # fmt: skip
+    """The persona library's, the lorebooks' and the user personas' files (the folder is also the
+    app's HOME)."""
+    return {p.relative_to(data): p.read_bytes() for f in ("personas", "lorebooks", "user-personas")
+            for p in (data / f).rglob("*") if p.is_file()}  # fmt: skip
 
 
 @pytest.mark.timeout(900)
@@ -79,12 +81,13 @@ def test_back_up_delete_the_data_folder_restore_and_see_it_all_again(tmp_path: P
     library.seed_samples()
     library.save(Persona(id="juno-ash-1a2b3c", name="Juno Ash", description="A lamplighter.", first_mes="Evening."))
     library.save_avatar("juno-ash-1a2b3c", avatar())
+    users = UserPersonaLibrary(data / "user-personas", "Alex")
+    users.save(UserPersona.new("Sam", "A sailor from Keld."))
     (data / "lorebooks").mkdir()
     (data / "lorebooks" / "keld.json").write_text('{"entries": [{"keys": ["Keld"], "content": "An isle."}]}', "utf-8")
     store = MemoryStore.open(path=str(data / "chroma"))
     imported = import_chat(store, "mara-voss", parse_chat(STORM.read_bytes(), "The storm.jsonl"), greeting=GREETING)
     stored = store.count("mara-voss")
-    before = files(data)
 
     with app_on(data, llm_server.base_url) as app:
         page.goto(f"{app}/memories?persona=mara-voss")
@@ -93,9 +96,10 @@ def test_back_up_delete_the_data_folder_restore_and_see_it_all_again(tmp_path: P
             page.locator(".st-key-backup_download").get_by_role("button").click()
         backup = tmp_path / info.value.suggested_filename
         info.value.save_as(backup)
+    before = files(data)  # (with the user persona the app made for its empty folder)
     assert backup.name.startswith("persona-chat-backup-") and backup.suffix == ".zip"
 
-    for folder in ("chroma", "personas", "lorebooks"):
+    for folder in ("chroma", "personas", "lorebooks", "user-personas"):
         shutil.rmtree(data / folder)
     with app_on(data, llm_server.base_url) as app:
         page.goto(f"{app}/memories?persona=mara-voss")
@@ -121,4 +125,4 @@ def test_back_up_delete_the_data_folder_restore_and_see_it_all_again(tmp_path: P
 
         page.goto(f"{app}/personas")
         page.get_by_test_id("stExpander").filter(has_text="Juno Ash").wait_for(timeout=LOAD_TIMEOUT)
-    assert files(data) == before  # the cards, the avatar and the lorebook, byte for byte
+    assert files(data) == before  # the cards, the avatar, the lorebook and who you are, byte for byte
