@@ -70,3 +70,13 @@ class Conversation:
     updated_at: datetime
     turns: int
     parent: str | None = None  # the conversation it was branched from
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A memory exactly as the store keeps it (what a backup holds): its id, its text and its whole
+    Chroma metadata (see :mod:`memory.store`); the vector is not part of it, it is computed again."""
+
+    id: str
+    text: str
+    metadata: dict[str, str | int | float | bool]

@@ -23,7 +23,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -43,7 +43,7 @@ from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM
 from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
-from memory.models import Conversation, Kind, Memory, NewTurn
+from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
 
 COLLECTION_PREFIX = "persona-"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -765,6 +765,57 @@ class MemoryStore:
         if (kind, conversation_id, text, since, until) == (None,) * 5:
             return collection.count()
         return self._mirror(persona_id, collection).select(_filter(kind, conversation_id, text, since, until), 0, 0)[1]
+
+    # -- imports and backups (memory.sillytavern, memory.backup) -------------------------------
+
+    @property
+    def embedding_model(self) -> str:
+        """The name of the embedding function the store's vectors come from."""
+        name = getattr(self._embed, "name", None)
+        return str(name()) if callable(name) else type(self._embed).__name__
+
+    def conversation_titles(self, persona_id: str) -> dict[str, str]:
+        """The titles given to the persona's conversations (by :meth:`rename_conversation`), by id."""
+        return dict(json.loads((self._collection(persona_id).metadata or {}).get("titles", "{}")))
+
+    def records(self, persona_id: str) -> Iterator[StoredRecord]:
+        """Every memory of the persona as stored (id, text, whole metadata), read from Chroma."""
+        collection = self._collection(persona_id)
+        for offset in range(0, collection.count(), _PAGE):
+            page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
+            for memory_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
+                yield StoredRecord(memory_id, text, dict(meta))
+
+    def restore_records(
+        self,
+        persona_id: str,
+        records: Iterable[StoredRecord],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Store memories as another store had them (a backup: ids, texts and metadata kept; the
+        vectors computed here, so a store with another embedding model restores too). Ids already
+        stored are left as they are, so restoring twice stores nothing twice. Returns how many were
+        stored; ``progress(done, total)`` as they are embedded."""
+        wanted = {r.id: r for r in records}
+        collection = self._collection(persona_id)
+        index = self._mirror(persona_id, collection)
+        present = index.entries(builtins.list(wanted))
+        new = sorted((r for i, r in wanted.items() if i not in present), key=lambda r: r.metadata["created_at"])
+        if progress:
+            progress(0, len(new))
+        for start in range(0, len(new), _BATCH):
+            batch = new[start : start + _BATCH]
+            texts = [storable(r.text) for r in batch]
+            metas: builtins.list[dict[str, Any]] = [{**r.metadata, "persona_id": persona_id} for r in batch]
+            vectors = self._vectors([_indexed_text(t, m) for t, m in zip(texts, metas, strict=True)])
+            ids = [r.id for r in batch]
+            collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)
+            index.upsert([_entry(i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)])
+            self._touch(persona_id, collection, index)
+            if progress:
+                progress(start + len(batch), len(new))
+        return len(new)
 
 
 def _filter(

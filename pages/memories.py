@@ -1,13 +1,15 @@
 """Browse, search, edit, pin, delete and export what a persona remembers, and try what it would
-recall for a message."""
+recall for a message; back everything up and restore it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from functools import partial
 
 import streamlit as st
 
 from memory import Memory
+from memory.backup import MAX_BACKUP_BYTES, BackupError, RestoreResult, backup_bytes, read_backup, restore
 from memory.export import memories_csv, memories_json
 from ui import navigation, resources, sidebar
 from ui.safe_text import plain
@@ -16,12 +18,78 @@ navigation.require_app_frame()
 
 PAGE_SIZE = 100
 SCORE_PARTS = ("score", "relevance", "recency", "importance")
+BACKUP_FLASH = "backup_flash"  # session state: what the last restore did, for the next run
 
 app = resources.settings()
 store = resources.memory_store(app.store)
+
+
+def backup_section() -> None:
+    """Everything in one file to download, and a restore from such a file (with a confirmation)."""
+    st.subheader("Backup")
+    st.caption(
+        "One zip file with every persona (cards and avatars), lorebooks, user personas, conversations and "
+        "memories. Restoring adds what the backup holds and this app does not: nothing here is overwritten, "
+        "and restoring twice adds nothing twice."
+    )
+    if flash := st.session_state.pop(BACKUP_FLASH, None):
+        st.success(flash, icon=":material/check_circle:")
+    folders = resources.data_folders(app)
+    st.download_button(
+        "Download a backup",
+        partial(backup_bytes, store, folders),  # built when clicked, not on every rerun
+        file_name=f"persona-chat-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip",
+        mime="application/zip",
+        icon=":material/download:",
+        key="backup_download",
+        on_click="ignore",
+    )
+    with st.form("restore_backup", clear_on_submit=True, enter_to_submit=False):
+        upload = st.file_uploader(
+            "Restore from a backup", type=["zip"], key="restore_file", max_upload_size=MAX_BACKUP_BYTES // 2**20
+        )
+        sure = st.checkbox("Yes, restore it: add what the backup holds and this app does not", key="restore_sure")
+        submitted = st.form_submit_button("Restore", icon=":material/restore:", type="primary", key="restore_submit")
+    if not submitted:
+        return
+    if upload is None or not sure:
+        st.warning("Choose a backup file and tick the box first.", icon=":material/warning:")
+        return
+    try:
+        backup = read_backup(upload.getvalue(), upload.name)
+    except BackupError as exc:
+        st.error(plain(str(exc)), icon=":material/error:")
+        return
+    bar = st.progress(0.0, text="Restoring…")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Restoring memories… {done:,} of {total:,}")
+
+    with resources.store_guard(app.store):
+        result = restore(backup, store, folders, progress=step)
+    st.session_state[BACKUP_FLASH] = restored(result)
+    st.rerun()
+
+
+def restored(result: RestoreResult) -> str:
+    """What a restore did, in a sentence."""
+    files = len(result.files_written)
+    text = (
+        f"Restored {files:,} file{'s' * (files != 1)} (personas, avatars, lorebooks, user personas) and "
+        f"{result.memories_added:,} memories."
+    )
+    if result.memories_present or result.files_kept:
+        text += (
+            f" Already here, so left as they are: {result.memories_present:,} memories and "
+            f"{len(result.files_kept):,} files."
+        )
+    return text
+
+
 persona = sidebar.persona_picker(resources.persona_library(app.personas_path))
 if persona is None:
-    st.info("No personas yet: create one on the Personas page.")
+    st.info("No personas yet: create one on the Personas page, or restore a backup.")
+    backup_section()
     st.stop()
 
 
@@ -179,3 +247,5 @@ if shown:
 else:
     st.info("Nothing matches." if any(chosen.values()) else "Nothing stored yet: chat with the persona first.")
 timeline()
+st.divider()
+backup_section()

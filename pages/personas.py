@@ -9,6 +9,7 @@ from functools import partial
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from memory.sillytavern import MAX_CHAT_BYTES, ChatFormatError, ImportResult, import_chat, parse_chat
 from personas import Persona, limits
 from personas.cards import CardError, parse_card
 from personas.library import AvatarError
@@ -35,6 +36,7 @@ SUMMARY_CHARS = 600
 EDITING = "personas_editing"  # session state: the id of the persona being edited
 DELETING = "personas_deleting"  # session state: the id of the persona whose deletion awaits confirmation
 FLASH = "personas_flash"  # session state: a message for the next run
+MAX_CHAT_MB = MAX_CHAT_BYTES // 2**20
 NEW = "new_persona"  # the creation form's key, and the prefix of its widgets' keys
 
 app = resources.settings()
@@ -47,7 +49,7 @@ def main() -> None:
     st.title("Personas")
     flash("top")
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.caption("Character Cards of SillyTavern, chub.ai and others: import V1–V3 (PNG or JSON), export V2.")
+        st.caption("Character Cards of SillyTavern, chub.ai and others: import V1–V3 (PNG, JSON or CHARX), export V2.")
         with st.popover("Import a card", icon=":material/upload_file:"):
             if (upload := import_form()) is not None:
                 import_card(upload)  # its messages show in the popover, which stays open
@@ -184,6 +186,8 @@ def actions(persona: Persona) -> None:
         st.button(
             "Delete", key=f"delete_{persona.id}", icon=":material/delete:", on_click=_open, args=(DELETING, persona.id)
         )
+        with st.popover("Import a SillyTavern chat", icon=":material/history:"):
+            chat_import(persona)
 
 
 def _open(dialog: str, persona_id: str) -> None:
@@ -235,22 +239,23 @@ def import_form() -> UploadedFile | None:
             type=list(CARD_TYPES),
             key="import_file",
             max_upload_size=MAX_CARD_MB,
-            help="A Character Card V1, V2 or V3 (SillyTavern, chub.ai…) as a PNG image or a JSON file.",
+            help="A Character Card V1, V2 or V3 (SillyTavern, chub.ai, RisuAI…) as a PNG image, a JSON file or a "
+            "CHARX archive (its main icon becomes the avatar).",
         )
         submitted = st.form_submit_button("Import", icon=":material/upload_file:", type="primary", key="import_submit")
     if submitted and upload is None:
-        st.warning("Choose a PNG or JSON card first.", icon=":material/warning:")
+        st.warning("Choose a PNG, JSON or CHARX card first.", icon=":material/warning:")
     return upload if submitted else None
 
 
 def import_card(upload: UploadedFile) -> None:
-    """Import a Character Card (V1, V2 or V3; PNG or JSON): nothing is stored when it is refused."""
+    """Import a Character Card (V1, V2 or V3; PNG, JSON or CHARX): nothing is stored when it is refused."""
     try:
         parsed = parse_card(upload.getvalue(), upload.name)
     except CardError as exc:
         st.error(plain(str(exc)), icon=":material/error:")
         return
-    persona, notes = parsed.persona, []
+    persona, notes = parsed.persona, [f" {note}" for note in parsed.notes]
     if parsed.avatar_png:
         try:
             library.save_avatar(persona.id, parsed.avatar_png)
@@ -260,6 +265,64 @@ def import_card(upload: UploadedFile) -> None:
     ingest_background(store, persona.id, persona.background)
     _flash("top", f"Imported {persona.name}." + "".join(notes), misfits(persona))
     st.rerun()
+
+
+def chat_import(persona: Persona) -> None:
+    """Bring a SillyTavern chat in as a new conversation of this persona, every turn a memory."""
+    with st.form(f"import_chat_{persona.id}", clear_on_submit=True, enter_to_submit=False, border=False):
+        upload = st.file_uploader(
+            "SillyTavern chat",
+            type=["jsonl"],
+            key=f"chat_file_{persona.id}",
+            max_upload_size=MAX_CHAT_MB,
+            help="A SillyTavern chat (.jsonl: exported from Manage chat files, or from data/<user>/chats/). "
+            "Its swipes become the reply's alternatives; its dates are kept.",
+        )
+        submitted = st.form_submit_button(
+            "Import chat", icon=":material/upload_file:", type="primary", key=f"chat_submit_{persona.id}"
+        )
+    if not submitted:
+        return
+    if upload is None:
+        st.warning("Choose a .jsonl chat file first.", icon=":material/warning:")
+        return
+    try:
+        chat = parse_chat(upload.getvalue(), upload.name)
+    except ChatFormatError as exc:
+        st.error(plain(str(exc)), icon=":material/error:")
+        return
+    from llm.prompts import substitute  # LangChain: loaded on import, not with the page
+
+    bar = st.progress(0.0, text="Storing the chat as memories…")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Storing the chat as memories… {done:,} of {total:,} turns")
+
+    greeting = substitute(persona.first_mes, persona.name, app.user_name)
+    with resources.store_guard(app.store):
+        result = import_chat(store, persona.id, chat, greeting=greeting, progress=step)
+    st.session_state.persona_id = persona.id  # the chat page opens it
+    st.session_state.conversation_id = result.conversation_id
+    if result.already_imported:
+        _flash("top", f"“{result.title}” was already imported for {persona.name}: nothing was stored twice.")
+    else:
+        _flash("top", f"Imported “{result.title}” for {persona.name}: {import_summary(result)}. Open Chat to read it.")
+    st.rerun()
+
+
+def import_summary(result: ImportResult) -> str:
+    """What an import stored and what it left out (see memory.sillytavern)."""
+    plan = result.plan
+    parts = [f"{plural(plan.messages, 'message', 'messages')} as {plural(len(plan.turns), 'turn', 'turns')}"]
+    if plan.skipped_system:
+        parts.append(f"{plural(plan.skipped_system, 'system note', 'system notes')} left out")
+    if plan.skipped_greeting:
+        parts.append("the greeting shown anyway")
+    if plan.merged:
+        parts.append(f"{plural(plan.merged, 'message', 'messages')} in a row joined to the reply before")
+    if plan.dropped_swipes:
+        parts.append(f"{plural(plan.dropped_swipes, 'swipe', 'swipes')} of joined messages not kept")
+    return ", ".join(parts)
 
 
 def create_form() -> None:

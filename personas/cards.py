@@ -1,13 +1,17 @@
-"""Character Card import and export: V1, V2 and V3 cards, as JSON files or PNG images.
+"""Character Card import and export: V1, V2 and V3 cards, as JSON files, PNG images or CHARX archives.
 
 Plain Python; never imports Streamlit. Cards come from strangers, so parsing is defensive: the size is
 checked before anything is parsed, PNG chunks are read by hand (only the card's own text chunks are
-inflated, with a cap), every field is type-checked, and every refusal is a :class:`CardError` whose
-message tells the user what is wrong. Import and export share ``personas.limits``: a card that
-imports exports within them, and what we export imports again.
+inflated, with a cap), a CHARX zip is read member by member with caps (only ``card.json`` and the
+main icon are unpacked; unsafe member names, encryption and bombs are refused), every field is
+type-checked, and every refusal is a :class:`CardError` whose message tells the user what is wrong.
+Import and export share ``personas.limits``: a card that imports exports within them, and what we
+export imports again.
 
 Spec: https://github.com/malfoyslastname/character-card-spec-v2 (V3 keeps the V2 fields and adds some;
-we keep the ones we do not use in ``Persona.extra``).
+we keep the ones we do not use in ``Persona.extra``). CHARX (github.com/kwaroran/character-card-spec-v3):
+a zip with ``card.json`` at its root and the assets it names (``embeded://assets/icon/image/1.png``,
+the spec's spelling); RisuAI also writes one after a JPEG, which zip readers accept.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 import re
 import struct
 import warnings
+import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -32,9 +37,17 @@ from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_DEPTH, MAX_TEX
 from personas.model import CARD_SPEC, EXTENSION_KEY, Persona, make_id
 
 MAX_AVATAR_PIXELS = 8192 * 8192  # below Pillow's own decompression-bomb limit
+#: Members of a CHARX archive (a RisuAI card with 85 images has about 170, with their x_meta files).
+MAX_CHARX_MEMBERS = 10_000
+#: What a CHARX archive's members may add up to unpacked, by their headers (most are never unpacked).
+MAX_CHARX_UNPACKED = 1 * 2**30
 
 V3_SPEC = "chara_card_v3"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+CHARX_CARD = "card.json"
+EMBEDDED = "embeded://"  # sic: the V3 spec's scheme
 CARD_KEYWORDS = ("ccv3", "chara")  # PNG text-chunk keywords, preferred first
 TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 TEXT_FIELDS = (
@@ -62,14 +75,18 @@ class CardError(ValueError):
 @dataclass(frozen=True)
 class ParsedCard:
     persona: Persona  # with a new id
-    avatar_png: bytes | None = None  # the image without its card chunks, when the card was a PNG
+    #: The image without its card chunks, when the card was a PNG; a CHARX card's main icon as
+    #: found (PNG, JPEG or WebP: ``PersonaLibrary.save_avatar`` converts it).
+    avatar_png: bytes | None = None
+    notes: tuple[str, ...] = ()  # what of the file was not kept, for the user
 
 
 # --- import ---------------------------------------------------------------------------------
 
 
 def parse_card(data: bytes, filename: str = "") -> ParsedCard:
-    """Read a card from a PNG (``ccv3`` or ``chara`` text chunk) or a JSON file; :class:`CardError` if it is not one.
+    """Read a card from a PNG (``ccv3`` or ``chara`` text chunk), a CHARX archive or a JSON file;
+    :class:`CardError` if it is not one.
 
     ``{{char}}`` and ``{{user}}`` are kept as they are: they are substituted at prompt time.
     """
@@ -82,6 +99,8 @@ def parse_card(data: bytes, filename: str = "") -> ParsedCard:
 def _parse(data: bytes) -> ParsedCard:
     if len(data) > MAX_CARD_BYTES:
         raise CardError(f"it is {len(data) / 2**20:.1f} MB and cards are limited to {MAX_CARD_BYTES // 2**20} MB.")
+    if data.startswith(ZIP_SIGNATURE) or (data.startswith(JPEG_SIGNATURE) and zipfile.is_zipfile(io.BytesIO(data))):
+        return _charx(data)
     if not data.startswith(PNG_SIGNATURE):
         return ParsedCard(_persona(_json(data, "the file", "the file is neither a PNG image nor UTF-8 JSON text.")))
     failures: list[CardError] = []
@@ -194,6 +213,90 @@ def _kind(value: Any) -> str:
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- CHARX ----------------------------------------------------------------------------------
+
+
+def _charx(data: bytes) -> ParsedCard:
+    """A CHARX card: ``card.json`` and the main icon, the only members unpacked (each with a cap)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+        raise CardError("it looks like a CHARX (zip) file, but the archive is corrupt.") from None
+    with archive:
+        _check_members(members)
+        named = {m.filename: m for m in members}
+        if CHARX_CARD not in named:
+            raise CardError(f"the CHARX archive has no {CHARX_CARD} at its root.")
+        raw = _member(archive, named[CHARX_CARD], MAX_CARD_BYTES)
+        card = _json(raw, f"its {CHARX_CARD}", f"its {CHARX_CARD} is not UTF-8 text.")
+        persona = _persona(card)
+        avatar, notes = _charx_icon(archive, named, card)
+    return ParsedCard(persona, avatar_png=avatar, notes=notes)
+
+
+def _check_members(members: list[zipfile.ZipInfo]) -> None:
+    if len(members) > MAX_CHARX_MEMBERS:
+        raise CardError(f"the archive holds {len(members):,} files; the limit is {MAX_CHARX_MEMBERS:,}.")
+    unpacked = 0
+    for info in members:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or re.match(r"[A-Za-z]:", name):
+            raise CardError(f"the archive holds a file named {_short(name)}, which points outside it.")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise CardError(f"the archive holds a symbolic link ({_short(name)}).")
+        if info.flag_bits & 0x1:
+            raise CardError(f"{_short(name)} in the archive is encrypted.")
+        unpacked += info.file_size
+    if unpacked > MAX_CHARX_UNPACKED:
+        raise CardError(
+            f"its files add up to {unpacked / 2**20:,.0f} MB unpacked; the limit is {MAX_CHARX_UNPACKED // 2**20:,} MB."
+        )
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """One member unpacked, at most ``limit`` bytes (whatever its header says: a bomb is refused)."""
+    if info.file_size > limit:
+        raise CardError(f"{_short(info.filename)} is {info.file_size:,} bytes unpacked; the limit is {limit:,}.")
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
+        raise CardError(
+            f"{_short(info.filename)} in the archive is corrupt or packed in a way this app cannot read."
+        ) from None
+    if len(data) > limit:
+        raise CardError(f"{_short(info.filename)} expands past {limit:,} bytes.")
+    return data
+
+
+def _charx_icon(
+    archive: zipfile.ZipFile, named: dict[str, zipfile.ZipInfo], card: Any
+) -> tuple[bytes | None, tuple[str, ...]]:
+    """The main icon (``type: icon``, ``name: main``; else the first icon asset; else the first
+    image under ``assets/icon/``) and what could not be kept of it."""
+    assets = (card.get("data") or {}).get("assets") if isinstance(card, dict) else None
+    icons = [a for a in assets if isinstance(a, dict) and a.get("type") == "icon"] if isinstance(assets, list) else []
+    icon = next((a for a in icons if a.get("name") == "main"), icons[0] if icons else None)
+    if icon is None:
+        path = next((n for n in named if n.startswith("assets/icon/") and not n.endswith("/")), None)
+    elif not isinstance(uri := icon.get("uri"), str) or uri == "ccdefault:":
+        return None, ()
+    elif uri.startswith(("http://", "https://", "data:")):
+        return None, ("Its icon is a link, which this app does not fetch: it has no avatar.",)
+    else:
+        path = uri.removeprefix(EMBEDDED)
+    if path is None:
+        return None, ()
+    if path not in named:
+        return None, (f"Its icon ({_short(path)}) is not in the archive: it has no avatar.",)
+    try:
+        return _member(archive, named[path], MAX_AVATAR_BYTES), ()
+    except CardError as exc:
+        return None, (f"Its icon was not kept: {exc}",)
 
 
 # --- PNG chunks -----------------------------------------------------------------------------

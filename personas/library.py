@@ -101,6 +101,17 @@ class PersonaLibrary:
             self.save(persona)
         return samples
 
+    def is_unchanged_sample(self, persona_id: str) -> bool:
+        """Whether the persona is a sample :meth:`seed_samples` copied in, unchanged since (a
+        backup restored into a fresh data folder may replace it: see ``memory.backup``)."""
+        sample = SAMPLES / f"{persona_id}.json"
+        if not is_valid_id(persona_id) or not sample.is_file():
+            return False
+        try:
+            return self.get(persona_id) == Persona.from_card(json.loads(sample.read_text("utf-8")))
+        except (KeyError, ValueError, TypeError):
+            return False
+
 
 def to_png(image: bytes) -> bytes:
     """The image as PNG bytes (first frame, EXIF orientation applied); :class:`AvatarError` if unusable."""

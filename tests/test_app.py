@@ -207,7 +207,7 @@ def test_memories_page_filters_by_kind_and_conversation(app_env) -> None:
     at.selectbox(key="memory_conversation").set_value(conversation).run()
     assert set(at.dataframe[0].value["kind"]) == {"turn"}
     assert "The harbour smells of tar." in set(at.dataframe[0].value["text"])
-    assert [d.proto.label for d in at.get("download_button")] == ["Export JSON", "Export CSV"]
+    assert [d.proto.label for d in at.get("download_button")] == ["Export JSON", "Export CSV", "Download a backup"]
 
 
 def test_long_conversation_shows_the_latest_messages_first(app_env) -> None:

@@ -103,7 +103,7 @@ def test_lists_personas_with_thumbnails_summaries_and_actions(data_dir) -> None:
     assert len(at.image) == 3  # a thumbnail each (initials when there is no avatar)
     mara = at.expander[0]
     assert "Captain of the cargo airship Kestrel" in mara.text[0].value
-    assert [b.label for b in mara.button] == ["Chat with this persona", "Edit", "Delete"]
+    assert [b.label for b in mara.button] == ["Chat with this persona", "Edit", "Delete", "Import chat"]
     assert [b.label for b in mara.download_button] == ["JSON card", "PNG card"]
     assert not at.error
 
@@ -392,7 +392,7 @@ def test_a_malformed_card_is_refused_and_nothing_stored(data_dir, name: str, dat
 def test_import_without_a_file_says_so(data_dir) -> None:
     at = personas_page()
     at.button(key="import_submit").click().run()
-    assert "Choose a PNG or JSON card first" in at.warning[0].value
+    assert "Choose a PNG, JSON or CHARX card first" in at.warning[0].value
 
 
 def test_export_buttons_and_their_files(data_dir) -> None:

@@ -32,7 +32,7 @@ from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_NAME_CHARS, MA
 #: The ``source`` of the background's memories, so that an edited background replaces exactly them.
 BACKGROUND_SOURCE = "persona background"
 AVATAR_TYPES = ("png", "jpg", "jpeg", "webp")
-CARD_TYPES = ("png", "json")
+CARD_TYPES = ("png", "json", "charx")
 MAX_CARD_MB = MAX_CARD_BYTES // 2**20
 MAX_AVATAR_MB = MAX_AVATAR_BYTES // 2**20
 DEFAULT_INSERTION_ORDER = 100  # SillyTavern's default for a new entry

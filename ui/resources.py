@@ -33,6 +33,7 @@ from personas.users import UserPersonaLibrary
 if TYPE_CHECKING:
     from chat import ChatService, ReplySettings
     from llm.servers import ServerInfo
+    from memory.backup import DataFolders
     from ui.sidebar import ChatConfig
 
 
@@ -164,3 +165,15 @@ def store_guard(config: StoreConfig) -> Iterator[None]:
         )
         st.button("Try again", icon=":material/refresh:", key="store_retry")
         st.stop()
+
+
+def data_folders(app: AppSettings) -> DataFolders:
+    """The folders a backup holds besides the memory store: the persona library, and the
+    lorebooks' and user personas' folders (``LOREBOOKS_PATH``, ``USER_PERSONAS_PATH``)."""
+    from memory.backup import DataFolders
+
+    return DataFolders(
+        personas=Path(app.personas_path),
+        lorebooks=Path(os.environ.get("LOREBOOKS_PATH") or "data/lorebooks"),
+        user_personas=Path(app.user_personas_path),
+    )
