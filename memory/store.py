@@ -40,7 +40,7 @@ from chromadb.errors import NotFoundError
 from memory import ranking
 from memory.chunking import chunk_text
 from memory.config import StoreConfig
-from memory.embeddings import OfflineMiniLM
+from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
@@ -55,9 +55,20 @@ _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
 _ROLE_LABEL = {"user": "the user", "assistant": "you"}
 
 
-def collection_name(persona_id: str) -> str:
-    """A valid Chroma collection name for any persona id (Unicode, spaces, any length)."""
-    return COLLECTION_PREFIX + hashlib.sha256(persona_id.encode()).hexdigest()[:32]
+def collection_name(persona_id: str, space: str = "") -> str:
+    """A valid Chroma collection name for any persona id (Unicode, spaces, any length). ``space``
+    names the embedding model of the store's vectors (none for the built-in MiniLM): a store
+    never mixes the vectors of two models, each model has collections of its own."""
+    name = COLLECTION_PREFIX + hashlib.sha256(persona_id.encode()).hexdigest()[:32]
+    return f"{name}-{space}" if space else name
+
+
+def _in_space(name: str, space: str) -> bool:
+    """Whether a collection's name is one of a store whose embedding model is ``space``."""
+    if not name.startswith(COLLECTION_PREFIX):
+        return False
+    rest = name[len(COLLECTION_PREFIX) + 32 :]
+    return rest == (f"-{space}" if space else "")
 
 
 def _digest(*parts: str) -> str:
@@ -143,9 +154,14 @@ class MemoryStore:
     """
 
     def __init__(
-        self, client: ClientAPI, embedding_function: OfflineMiniLM | None = None, journal: Journal | None = None
+        self,
+        client: ClientAPI,
+        embedding_function: OfflineMiniLM | ServerEmbeddings | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self._client = client
+        #: The embedding model's part of the collection names ("" for the built-in MiniLM).
+        self.space: str = getattr(embedding_function, "space", "")
         self._embed = embedding_function or OfflineMiniLM()
         self._journal = journal if journal is not None else Journal(None)
         self._mirrors: dict[str, LexicalIndex] = {}
@@ -161,7 +177,7 @@ class MemoryStore:
         path: str | None = None,
         host: str | None = None,
         port: int | None = None,
-        embedding_function: OfflineMiniLM | None = None,
+        embedding_function: OfflineMiniLM | ServerEmbeddings | None = None,
     ) -> MemoryStore:
         """Open the store: a ``chroma run`` server when ``host`` is given, else the embedded
         store at ``path``. Missing arguments come from ``CHROMA_PATH`` / ``CHROMA_HOST`` /
@@ -181,11 +197,11 @@ class MemoryStore:
 
     def _collection(self, persona_id: str) -> Collection:
         try:  # half the time of get_or_create, which the store calls for every read
-            return self._client.get_collection(collection_name(persona_id), embedding_function=self._embed)
+            return self._client.get_collection(collection_name(persona_id, self.space), embedding_function=self._embed)
         except NotFoundError:
             pass
         return self._client.get_or_create_collection(
-            collection_name(persona_id),
+            collection_name(persona_id, self.space),
             embedding_function=self._embed,
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"persona_id": persona_id},
@@ -197,7 +213,7 @@ class MemoryStore:
         return [
             self._client.get_collection(c.name, embedding_function=self._embed)
             for c in self._client.list_collections()
-            if c.name.startswith(COLLECTION_PREFIX)
+            if _in_space(c.name, self.space)
         ]
 
     def persona_ids(self) -> builtins.list[str]:
@@ -257,7 +273,8 @@ class MemoryStore:
         one change at a time, on a fresh read of it: a write from a stale copy would undo another
         thread's change (a title set while the reply was being stored)."""
         with self._metadata_lock:
-            collection = self._client.get_collection(collection_name(persona_id), embedding_function=self._embed)
+            name = collection_name(persona_id, self.space)
+            collection = self._client.get_collection(name, embedding_function=self._embed)
             collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, **changes})
 
     def _duplicates(
@@ -579,7 +596,7 @@ class MemoryStore:
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
-        name = collection_name(persona_id)
+        name = collection_name(persona_id, self.space)
         if any(c.name == name for c in self._client.list_collections()):
             self._client.delete_collection(name)
         with self._lock:
@@ -770,9 +787,18 @@ class MemoryStore:
 
     @property
     def embedding_model(self) -> str:
-        """The name of the embedding function the store's vectors come from."""
+        """The name of the embedding model the store's vectors come from."""
+        if isinstance(self._embed, ServerEmbeddings):
+            return f"{self._embed.name()}:{self._embed.model}"
         name = getattr(self._embed, "name", None)
         return str(name()) if callable(name) else type(self._embed).__name__
+
+    @property
+    def embedding_label(self) -> str:
+        """The embedding model, as the user knows it."""
+        if isinstance(self._embed, ServerEmbeddings):
+            return self._embed.label()
+        return "the built-in all-MiniLM-L6-v2 (offline)"
 
     def conversation_titles(self, persona_id: str) -> dict[str, str]:
         """The titles given to the persona's conversations (by :meth:`rename_conversation`), by id."""

@@ -8,17 +8,20 @@ from functools import partial
 
 import streamlit as st
 
+from llm.errors import LLMError
 from memory import Memory
 from memory.backup import MAX_BACKUP_BYTES, BackupError, RestoreResult, backup_bytes, read_backup, restore
+from memory.config import EmbeddingChoice
 from memory.export import memories_csv, memories_json
-from ui import navigation, resources, sidebar
+from ui import connection, navigation, resources, sidebar
 from ui.safe_text import plain
 
 navigation.require_app_frame()
 
 PAGE_SIZE = 100
 SCORE_PARTS = ("score", "relevance", "recency", "importance")
-BACKUP_FLASH = "backup_flash"  # session state: what the last restore did, for the next run
+BACKUP_FLASH = "backup_flash"  # session state: what the last restore or switch did, for the next run
+BUILTIN_EMBEDDINGS = "Built-in all-MiniLM-L6-v2 (offline)"
 
 app = resources.settings()
 store = resources.memory_store(app.store)
@@ -68,6 +71,47 @@ def backup_section() -> None:
     with resources.store_guard(app.store):
         result = restore(backup, store, folders, progress=step)
     st.session_state[BACKUP_FLASH] = restored(result)
+    st.rerun()
+
+
+def embeddings_section() -> None:
+    """Which model the memories are embedded with: the built-in MiniLM, or an embedding model of
+    the model server; switching embeds every memory again (the other model's copy stays)."""
+    st.subheader("Embeddings")
+    current = EmbeddingChoice.load(app.store.path)
+    st.caption(f"This store's vectors come from {plain(store.embedding_label)}.")
+    base_url = st.session_state.get(connection.SERVER_URL) or app.llm.base_url
+    try:
+        listed = resources.server_info(base_url, app.llm.api_key).hidden  # the server's embedding models
+    except LLMError:
+        listed = []
+    options = {BUILTIN_EMBEDDINGS: EmbeddingChoice()} | {m: EmbeddingChoice(m, base_url) for m in listed}
+    if current.model and current.model not in options:
+        options[current.model] = current
+    names = list(options)
+    chosen = st.selectbox("Embed memories with", names, index=names.index(current.model or BUILTIN_EMBEDDINGS),
+                          key="embeddings_model", help=f"Embedding models listed by {base_url}")  # fmt: skip
+    if options[chosen] == current:
+        return
+    st.warning(
+        f"Every memory of every persona is embedded again by {chosen}: this can take a while. The vectors of "
+        "the model used now are kept, so switching back only embeds what changed.",
+        icon=":material/sync:",
+    )
+    if not st.button("Switch and embed every memory again", key="embeddings_switch", icon=":material/sync:"):
+        return
+    bar = st.progress(0.0, text="Embedding memories…")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Embedding memories… {done:,} of {total:,}")
+
+    try:
+        with resources.store_guard(app.store):
+            count = resources.switch_embeddings(app, options[chosen], step)
+    except LLMError as exc:
+        st.error(f"{exc} Nothing was switched.", icon=":material/error:")
+        return
+    st.session_state[BACKUP_FLASH] = f"Memories are now embedded with {chosen} ({count:,} embedded)."
     st.rerun()
 
 
@@ -248,4 +292,5 @@ else:
     st.info("Nothing matches." if any(chosen.values()) else "Nothing stored yet: chat with the persona first.")
 timeline()
 st.divider()
+embeddings_section()
 backup_section()

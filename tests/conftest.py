@@ -150,3 +150,11 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server) -> Path
     yield tmp_path
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def embedding_server() -> Iterator[LocalServerProcess]:
+    """The built-in server answering ``/v1/embeddings`` (SmolLM2 as a weak, real embedder)."""
+    server = spawn(port=free_port(), embeddings=True)
+    yield server
+    server.stop()

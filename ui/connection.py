@@ -10,7 +10,9 @@ from llm.connection import PRESETS, Connection
 from ui import resources
 from ui.resources import AppSettings
 
-__all__ = ["Connection", "connect", "server_fields", "status_badge"]
+__all__ = ["SERVER_URL", "Connection", "connect", "server_fields", "status_badge"]
+#: Session state: the server URL chosen in the chat's sidebar, for the other pages.
+SERVER_URL = "server_url"
 
 def _apply_preset(app: AppSettings) -> None:
     url = PRESETS[st.session_state.preset]
@@ -23,9 +25,11 @@ def server_fields(app: AppSettings) -> str:
     st.selectbox("Server preset", list(PRESETS), index=None, key="preset", placeholder="Pick a server…",
                  on_change=_apply_preset, args=(app,))  # fmt: skip
     st.session_state.setdefault("base_url", app.llm.base_url)
-    return st.text_input(
+    url = st.text_input(
         "Server URL", key="base_url", help="Any OpenAI-compatible server: LM Studio, Ollama, llama.cpp, vLLM…"
     ).strip()
+    st.session_state[SERVER_URL] = url  # (a widget's key goes with the page: the other pages read this one)
+    return url
 
 
 def connect(base_url: str, app: AppSettings, model: str | None = None) -> Connection:

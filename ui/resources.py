@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ import llm
 import memory
 from llm.errors import LLMError
 from llm.settings import LLMSettings
-from memory.config import StoreConfig
+from memory.config import EmbeddingChoice, StoreConfig
 from personas import PersonaLibrary
 from personas.lorebook_library import LorebookLibrary
 from personas.users import UserPersonaLibrary
@@ -65,9 +65,33 @@ def settings() -> AppSettings:
 
 @st.cache_resource(show_spinner="Opening the memory store…")
 def memory_store(config: StoreConfig) -> memory.MemoryStore:
-    store = memory.MemoryStore.open(path=config.path, host=config.host, port=config.port)
+    """The store, with the embedding model chosen on the Memories page (saved beside it)."""
+    store = open_store(config, EmbeddingChoice.load(config.path))
     threading.Thread(target=store.warm_up, name="memory-warm-up", daemon=True).start()
     return store
+
+
+def open_store(config: StoreConfig, choice: EmbeddingChoice) -> memory.MemoryStore:
+    """The store whose vectors come from ``choice``'s model (each model has collections of its own)."""
+    embedder = None
+    if choice.model and choice.base_url:
+        from memory.embeddings import ServerEmbeddings
+
+        embedder = ServerEmbeddings(choice.base_url, choice.model, settings().llm.api_key)
+    return memory.MemoryStore.open(path=config.path, host=config.host, port=config.port, embedding_function=embedder)
+
+
+def switch_embeddings(app: AppSettings, choice: EmbeddingChoice, progress: Callable[[int, int], None]) -> int:
+    """Embed every memory again with ``choice``'s model and use it from now on (saved beside the
+    store); returns how many memories were embedded. The chat and the pages pick the new store
+    up at their next run."""
+    from memory.reembed import reembed
+
+    done = reembed(memory_store(app.store), open_store(app.store, choice), progress)
+    choice.save(app.store.path)
+    memory_store.clear()
+    chat_service.clear()
+    return done
 
 
 @st.cache_resource(show_spinner=False)
