@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import streamlit as st
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from personas import Persona, limits
 from personas.worldinfo import (
@@ -23,6 +23,9 @@ from personas.worldinfo import (
 from ui import lorebooks as editor
 from ui import navigation, resources
 from ui.safe_text import plain
+
+if TYPE_CHECKING:
+    from streamlit.runtime.uploaded_file_manager import UploadedFile  # st.file_uploader's files
 
 navigation.require_app_frame()
 

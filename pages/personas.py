@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import streamlit as st
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from memory.sillytavern import MAX_CHAT_BYTES, ChatFormatError, ImportResult, import_chat, parse_chat
 from personas import Persona, limits
@@ -28,6 +28,9 @@ from ui.persona_form import (
     thumbnail,
 )
 from ui.safe_text import plain
+
+if TYPE_CHECKING:
+    from streamlit.runtime.uploaded_file_manager import UploadedFile  # st.file_uploader's files
 
 navigation.require_app_frame()
 
