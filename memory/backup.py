@@ -245,7 +245,7 @@ def _read(data: bytes) -> Backup:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
         raise BackupError("it is not a zip file (or the zip is corrupt).") from None
     with archive:
         named = _check_members(members)

@@ -223,7 +223,7 @@ def _charx(data: bytes) -> ParsedCard:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
         raise CardError("it looks like a CHARX (zip) file, but the archive is corrupt.") from None
     with archive:
         _check_members(members)

@@ -20,8 +20,7 @@ def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
-    messages.first.wait_for(timeout=90_000)
-    assert "new navigator" in messages.first.inner_text()
+    messages.first.get_by_text("new navigator").wait_for(timeout=90_000)  # the greeting
 
     page.evaluate(
         """() => {
