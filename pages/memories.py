@@ -146,7 +146,7 @@ def recall_probe() -> None:
     if not found:
         st.caption("Nothing stored yet.")
         return
-    st.dataframe(
+    st.container(key="probe_results").dataframe(
         [
             {
                 "score": m.score,

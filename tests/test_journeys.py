@@ -71,15 +71,18 @@ def probe(page, persona_name: str, query: str) -> list[str]:
     box = page.get_by_label(f"What would {persona_name} recall for…")
     box.fill(query)
     box.press("Enter")
-    cells = page.get_by_test_id("stDataFrame").first.locator("[role=gridcell]")  # behind the canvas
-    cells.first.wait_for(state="attached", timeout=LOAD_TIMEOUT)
     wait_idle(page)
-    page.wait_for_function(  # the accessible table is filled a moment after the canvas is drawn
-        "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=gridcell]')]"
-        ".some(cell => cell.textContent.trim())",
+    # The accessible table behind the canvas is filled a moment after the canvas is drawn, and a
+    # rerun may redraw it: read every cell in one step, once some have text.
+    cells = page.wait_for_function(
+        """() => {
+            const texts = [...document.querySelectorAll('.st-key-probe_results [role=gridcell]')]
+                .map(cell => cell.textContent.trim());
+            return texts.some(Boolean) && texts;
+        }""",
         timeout=LOAD_TIMEOUT,
-    )
-    return [cell.strip() for cell in cells.all_text_contents()]
+    ).json_value()
+    return list(cells)
 
 
 def memories_stored(page) -> int:
