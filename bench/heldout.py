@@ -35,7 +35,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +45,7 @@ from chromadb.config import Settings as ChromaSettings
 from bench import Figure, Report, judged, machine, table, write_section
 from bench import locomo as locomo_bench
 from bench.baselines import Baselines, CachedMiniLM, paragraph_chunks
-from memory import MemoryStore
+from memory import MemoryStore, ranking
 from memory.models import NewTurn
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -303,6 +303,58 @@ def evaluate(loaded: Loaded, recall: Recall = store_recall, methods: Sequence[st
     return {s.key: {m: score(loaded, s, m, recall) for m in methods} for s in loaded.sets}
 
 
+def variants(w: ranking.Weights = ranking.WEIGHTS) -> dict[str, ranking.Weights]:
+    """The ranking with each of its terms switched off in turn (pinned is the user's say and
+    is not measured: no set pins anything)."""
+    return {
+        "all terms": w,
+        "− dense retriever (MiniLM)": replace(w, dense=0.0),
+        "− lexical retriever (BM25)": replace(w, lexical=0.0),
+        "− neighbouring turns in BM25 (near, far)": replace(w, near=0.0, far=0.0),
+        "− date words in BM25": replace(w, date=0.0),
+        "− context: what a turn inherits from its neighbours": replace(w, previous=0.0, answer=0.0, next=0.0),
+        "− importance": replace(w, importance=0.0),
+        "− recency": replace(w, recency=0.0),
+        "− present-tense queries: more recency, change bonus": replace(
+            w, recency_present=w.recency, present_half_life_days=w.half_life_days, change=0.0
+        ),
+        "− lexical floor (bm25 over the query's best only)": replace(w, lexical_floor=0.0),
+        "dense + BM25 alone (every other term off)": replace(
+            w, near=0.0, far=0.0, date=0.0, previous=0.0, answer=0.0, next=0.0, importance=0.0, recency=0.0,
+            recency_present=0.0, change=0.0, lexical_floor=0.0,
+        ),
+    }  # fmt: skip
+
+
+def ablation(loaded: Loaded, weights: dict[str, ranking.Weights]) -> str:
+    """R@5 / R@10 of each variant on every set, held-out sets first; beside each, the change in
+    R@5 against the first variant and the questions it lost and won there (a paired count: a
+    change of a few questions either way is noise)."""
+    order = sorted(loaded.sets, key=lambda s: s.role != "held-out")
+    rows = []
+    reference: dict[str, list[bool]] = {}
+    for name, w in weights.items():
+
+        def recall(store: MemoryStore, pid: str, query: str, k: int, now: datetime, w=w) -> list[str]:
+            return [m.text for m in store.recall(pid, query, k=k, now=now, weights=w)]
+
+        row: list[object] = [name]
+        for data_set in order:
+            tally = score(loaded, data_set, "store", recall)
+            hits = tally.hits[("all", 5)]
+            first = reference.setdefault(data_set.key, hits)
+            if hits is first:
+                row.append(_pair(tally))
+                continue
+            lost = sum(a and not b for a, b in zip(first, hits, strict=True))
+            won = sum(b and not a for a, b in zip(first, hits, strict=True))
+            change = (sum(hits) - sum(first)) / len(hits)
+            row.append(f"{_pair(tally)} ({change:+.3f}: −{lost} +{won})")
+        rows.append(row)
+    header = ["ranking", *(f"{s.title} R@5 / R@10 ({s.role})" for s in order)]
+    return table(header, rows)
+
+
 def run(quick: bool = False, sets: Sequence[str] = SETS) -> Report:
     data_sets = load_sets(sets, quick)
     embed = CachedMiniLM()
@@ -319,14 +371,39 @@ def run(quick: bool = False, sets: Sequence[str] = SETS) -> Report:
     return Report(markdown, figures(results))
 
 
+def run_ablation(quick: bool = False, sets: Sequence[str] = SETS) -> str:
+    data_sets = load_sets(sets, quick)
+    embed = CachedMiniLM()
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = prepare(data_sets, Path(tmp), embed)
+        body = ablation(loaded, variants())
+    flags = " --quick" if quick else ""
+    return (
+        f"## Ablation: each ranking term off in turn (`python -m bench.heldout --ablation{flags}`)\n\n"
+        + body
+        + "\n\nIn brackets: the change in R@5 against the first row, and how many questions were "
+        + "lost and won at k=5. "
+        + f"{machine()}.\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two LoCoMo conversations per half")
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
+    parser.add_argument("--ablation", action="store_true", help="each ranking term off in turn")
     args = parser.parse_args()
-    report = run(args.quick, [s for s in args.sets.split(",") if s])
+    sets = [s for s in args.sets.split(",") if s]
+    complete = not args.quick and args.sets == ",".join(SETS)
+    if args.ablation:
+        markdown = run_ablation(args.quick, sets)
+        print(markdown)
+        if complete:
+            write_section("ablation", markdown)
+        return
+    report = run(args.quick, sets)
     print(report.markdown)
-    if not args.quick and args.sets == ",".join(SETS):
+    if complete:
         write_section("heldout", report.markdown)
 
 

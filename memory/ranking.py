@@ -88,6 +88,35 @@ DUPLICATE_WORDS = 0.8
 #: right before and after, two more turns either side, date in words.
 COLUMNS = {"body": 1.0, "speaker": 1.0, "near": 0.5, "far": 0.2, "date": 0.5}
 
+
+@dataclass(frozen=True)
+class Weights:
+    """Every weight of the ranking in one value. Recall uses :data:`WEIGHTS`; the benchmark
+    passes others (``MemoryStore.recall(..., weights=...)``) to switch terms off one at a time.
+    A retriever whose weight is 0 is not asked at all."""
+
+    dense: float = DENSE
+    lexical: float = LEXICAL
+    lexical_floor: float = LEXICAL_FLOOR
+    importance: float = IMPORTANCE
+    previous: float = PREVIOUS
+    answer: float = ANSWER
+    next: float = NEXT
+    recency: float = RECENCY
+    half_life_days: float = HALF_LIFE_DAYS
+    recency_present: float = RECENCY_PRESENT
+    present_half_life_days: float = PRESENT_HALF_LIFE_DAYS
+    change: float = CHANGE
+    pinned: float = PINNED
+    body: float = COLUMNS["body"]
+    speaker: float = COLUMNS["speaker"]
+    near: float = COLUMNS["near"]
+    far: float = COLUMNS["far"]
+    date: float = COLUMNS["date"]
+
+
+WEIGHTS = Weights()
+
 _WORD = re.compile(r"\w+")
 _PRESENT = re.compile(
     r"\b(now|nowadays|currently|current|these days|at the moment|anymore|any more|still|latest|today)\b",
@@ -136,18 +165,18 @@ def recency(created_at: datetime, now: datetime, half_life_days: float = HALF_LI
     return 0.5 ** (age_days / half_life_days)
 
 
-def lexical(bm25: float, best: float) -> float:
+def lexical(bm25: float, best: float, w: Weights = WEIGHTS) -> float:
     """bm25 scaled to 0..1 by the query's best bm25 (floored: see the module docstring)."""
-    return bm25 / max(best, LEXICAL_FLOOR) if bm25 > 0 else 0.0
+    return bm25 / max(best, w.lexical_floor, 1e-9) if bm25 > 0 else 0.0
 
 
-def base(cosine: float, lexical_score: float, importance_score: float) -> float:
-    return DENSE * cosine + LEXICAL * lexical_score + IMPORTANCE * importance_score
+def base(cosine: float, lexical_score: float, importance_score: float, w: Weights = WEIGHTS) -> float:
+    return w.dense * cosine + w.lexical * lexical_score + w.importance * importance_score
 
 
-def context(before: float, after: float, answers_question: bool) -> float:
+def context(before: float, after: float, answers_question: bool, w: Weights = WEIGHTS) -> float:
     """What a turn inherits from the base scores of its neighbours (0 when not candidates)."""
-    return max((PREVIOUS + (ANSWER if answers_question else 0.0)) * before, NEXT * after)
+    return max((w.previous + (w.answer if answers_question else 0.0)) * before, w.next * after)
 
 
 @dataclass(frozen=True)
@@ -172,11 +201,14 @@ def score(
     timeless: bool,
     present: bool = False,
     change: bool = False,
+    w: Weights = WEIGHTS,
 ) -> Breakdown:
     """``relevance`` (base without importance, plus context) with recency and importance (the
     signal and the pinned bonus); for a query about the ``present``, more recency and a bonus for
     memories that announce a ``change``."""
-    weight, half_life = (RECENCY_PRESENT, PRESENT_HALF_LIFE_DAYS) if present else (RECENCY, HALF_LIFE_DAYS)
+    weight, half_life = (
+        (w.recency_present, w.present_half_life_days) if present else (w.recency, w.half_life_days)
+    )
     fresh = 1.0 if timeless else recency(created_at, now, half_life)
-    extra = IMPORTANCE * importance_score + PINNED * float(pinned) + CHANGE * float(present and change)
+    extra = w.importance * importance_score + w.pinned * float(pinned) + w.change * float(present and change)
     return Breakdown(relevance=relevance, recency=weight * fresh, importance=extra)

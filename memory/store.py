@@ -586,17 +586,21 @@ class MemoryStore:
         conversation_id: str | None = None,
         now: datetime | None = None,
         exclude: Iterable[str] = (),
+        *,
+        weights: ranking.Weights | None = None,
     ) -> builtins.list[Memory]:
         """The ``k`` memories most worth putting in front of the model, best first.
 
         ``conversation_id`` limits the turns considered to that conversation (background is
         always considered); ``exclude`` skips ids already in the prompt (the recent history).
-        Candidates come from dense and lexical search; ranking: see :mod:`memory.ranking`.
+        Candidates come from dense and lexical search; ranking: see :mod:`memory.ranking`
+        (``weights``: other weights than :data:`memory.ranking.WEIGHTS`, for the benchmarks).
         """
         if k <= 0 or not query.strip():
             return []
+        w = weights or ranking.WEIGHTS
         # the query is embedded on another core while the lexical side is read
-        embedding = self._query_worker.submit(self._query_vector, query)
+        embedding = self._query_worker.submit(self._query_vector, query) if w.dense else None
         collection = self._collection(persona_id)
         size = collection.count()
         if size == 0:
@@ -607,28 +611,34 @@ class MemoryStore:
         where = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
-        lexical = index.search(query, candidates, conversation_id, builtins.list(excluded))
-        # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
-        stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
-        vector = embedding.result()
-        # Chroma gives ids and distances only: the candidates' texts and metadata come from the
-        # mirror (Chroma's copies of them took a third of recall's time). It cannot leave ids out
-        # of a query, so it is asked for as many more as are excluded.
-        dense = collection.query(
-            query_embeddings=[vector],
-            n_results=min(size, candidates + len(excluded)),
-            where=where,
-            include=["distances"],
+        lexical = (
+            index.search(query, candidates, conversation_id, builtins.list(excluded), weights=w) if w.lexical else {}
         )
-        cosine = {i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)}
-        if stored is not None and stored["ids"]:
-            similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
-            cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
+        cosine: dict[str, float] = {i: 0.0 for i in lexical}
+        if embedding is not None:
+            # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
+            stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
+            vector = embedding.result()
+            # Chroma gives ids and distances only: the candidates' texts and metadata come from the
+            # mirror (Chroma's copies of them took a third of recall's time). It cannot leave ids out
+            # of a query, so it is asked for as many more as are excluded.
+            dense = collection.query(
+                query_embeddings=[vector],
+                n_results=min(size, candidates + len(excluded)),
+                where=where,
+                include=["distances"],
+            )
+            cosine.update({i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)})
+            if stored is not None and stored["ids"]:
+                similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
+                cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
         best = max(lexical.values(), default=0.0)
         weight = {i: ranking.importance(entry.text) for i, entry in entries.items()}
-        base = {i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best), weight[i]) for i in entries}
+        base = {
+            i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best, w), weight[i], w) for i in entries
+        }
         around = index.adjacent(builtins.list(entries))
         moment = _as_utc(now or _now())
         present = ranking.asks_about_present(query)
@@ -637,9 +647,9 @@ class MemoryStore:
             if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
                 continue
             before, after, answers = around.get(memory_id, (None, None, False))
-            context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
+            context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers, w)
             parts = ranking.score(
-                base[memory_id] - ranking.IMPORTANCE * weight[memory_id] + context,
+                base[memory_id] - w.importance * weight[memory_id] + context,
                 weight[memory_id],
                 created_at=datetime.fromtimestamp(entry.created_at, UTC),
                 now=moment,
@@ -647,6 +657,7 @@ class MemoryStore:
                 timeless=entry.kind == "background",
                 present=present,
                 change=present and ranking.announces_change(entry.text),
+                w=w,
             )
             scored.append((parts.total, memory_id, parts))
         scored.sort(key=lambda item: item[0], reverse=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from memory import MemoryStore
 from memory.chunking import chunk_text
 from memory.lexical import query_terms
@@ -242,3 +244,19 @@ def test_two_threads_opening_a_mirror_build_it_once(tmp_path: Path, monkeypatch)
     for reader in readers:
         reader.join()
     assert len(builds) == 1 and len(fresh.transcript("mara", "c1")) == 160
+
+
+def test_weights_switch_terms_off(store: MemoryStore) -> None:
+    """The benchmark's ablation passes other weights: a retriever at 0 is not asked at all."""
+    from dataclasses import replace
+
+    from memory.ranking import WEIGHTS
+
+    dog = store.add_turn("mara", "c1", "user", "I adopted a greyhound last week.", T0)
+    store.add_turn("mara", "c1", "user", "The weather is grim.", T0 + timedelta(seconds=1))
+    assert store.recall("mara", "a puppy", k=1, now=T0)[0].id == dog  # found by meaning
+    assert store.recall("mara", "a puppy", k=1, now=T0, weights=replace(WEIGHTS, dense=0.0)) == []
+    store.update(dog, pinned=True)
+    (plain,) = store.recall("mara", "greyhound", k=1, now=T0, weights=replace(WEIGHTS, pinned=0.0))
+    (pinned,) = store.recall("mara", "greyhound", k=1, now=T0)
+    assert pinned.score - plain.score == pytest.approx(WEIGHTS.pinned, abs=1e-3)
