@@ -312,16 +312,11 @@ def variants(w: ranking.Weights = ranking.WEIGHTS) -> dict[str, ranking.Weights]
         "− lexical retriever (BM25)": replace(w, lexical=0.0),
         "− neighbouring turns in BM25 (near, far)": replace(w, near=0.0, far=0.0),
         "− date words in BM25": replace(w, date=0.0),
-        "− context: what a turn inherits from its neighbours": replace(w, previous=0.0, answer=0.0, next=0.0),
         "− importance": replace(w, importance=0.0),
-        "− recency": replace(w, recency=0.0),
-        "− present-tense queries: more recency, change bonus": replace(
-            w, recency_present=w.recency, present_half_life_days=w.half_life_days, change=0.0
-        ),
+        "− present-tense queries: recency, change bonus": replace(w, recency_present=0.0, change=0.0),
         "− lexical floor (bm25 over the query's best only)": replace(w, lexical_floor=0.0),
         "dense + BM25 alone (every other term off)": replace(
-            w, near=0.0, far=0.0, date=0.0, previous=0.0, answer=0.0, next=0.0, importance=0.0, recency=0.0,
-            recency_present=0.0, change=0.0, lexical_floor=0.0,
+            w, near=0.0, far=0.0, date=0.0, importance=0.0, recency_present=0.0, change=0.0, lexical_floor=0.0,
         ),
     }  # fmt: skip
 

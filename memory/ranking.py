@@ -1,4 +1,4 @@
-"""How recalled memories are ranked: relevance, recency and importance, in one place.
+"""How recalled memories are ranked: relevance, importance and, for updates, recency, in one place.
 
 Candidates come from two retrievers, each asked for ``CANDIDATES`` (or more) memories: Chroma's
 nearest neighbours of the query embedding (dense, all-MiniLM-L6-v2 over "speaker: text") and
@@ -8,47 +8,38 @@ gets both scores, then::
     base    = DENSE   * cosine(query, memory)                               about 0.1 .. 0.8
             + LEXICAL * bm25 / max(best bm25 of this query, LEXICAL_FLOOR)  0 .. 1
             + IMPORTANCE * importance(text)                                 0 .. 1, see below
-    context = max((PREVIOUS + ANSWER if the turn before asked a question else PREVIOUS) * base of
-                  the turn before, NEXT * base of the turn after)           same conversation
-    score   = base + context
-            + RECENCY * 0.5 ** (age / HALF_LIFE_DAYS)
+    score   = base
             + PINNED if the user pinned the memory
-    (a query about the present: RECENCY_PRESENT and PRESENT_HALF_LIFE_DAYS instead, + CHANGE for a
-    memory that announces a change)
+    (a query about the present: + RECENCY_PRESENT * 0.5 ** (age / PRESENT_HALF_LIFE_DAYS), + CHANGE
+    for a memory that announces a change)
 
-Why these terms and weights (measured on LoCoMo, categories 1-4, and bench/fixtures; see
-bench/results.md):
+Why these terms and weights. Each term is switched off in turn on the held-out sets (the LoCoMo
+held-out half and the blind persona chats, ``python -m bench.heldout --ablation``; see
+bench/results.md), and a term that does not buy recall there is removed: a general recency term
+(held-out R@5 +0.005 and +0.000 without it) and a turn inheriting part of its neighbours' score,
+most of all from the question it answers (−0.009 and +0.000; R@10 −0.014 and +0.033) went.
 
 - Dense and lexical are complementary: the embedding finds paraphrases ("pastry chef" for "what
   does she do for a living"), bm25 finds names, numbers and rare words the small model blurs.
-  Dense alone reaches R@5 0.43, bm25 over turns with context 0.69; fused 0.72, and with the
-  terms below 0.77 (R@10 0.85; before this ranking: 0.21 / 0.30). Raw cosine is
-  used (its spread is similar from query to query); bm25 has no fixed scale, so it is divided by
-  the query's best bm25, but never by less than LEXICAL_FLOOR, so that in a small store, where
-  every word is "rare", one shared word cannot outweigh meaning.
+  Without bm25, held-out R@5 falls by 0.36 on LoCoMo (names) and 0.02 on the blind chats;
+  without the embedding by 0.02 and 0.19. Raw cosine is used (its spread is similar from query
+  to query); bm25 has no fixed scale, so it is divided by the query's best bm25, but never by
+  less than LEXICAL_FLOOR, so that in a small store, where every word is "rare", one shared word
+  cannot outweigh meaning (without the floor: +0.001 on LoCoMo, −0.033 on the blind chats).
 - The lexical index weights a turn's own words (and its speaker) 1, the turns right before and
   after it 0.5, two more turns either side 0.2 and its date in words 0.5 (``COLUMNS``): in a
-  dialogue a reply ("Yes, last Friday!") is about what it answers.
-- ``context``: a turn inherits part of its neighbours' relevance, most of all from a question it
-  answers: the question "What inspired your painting?" is usually the best match for "What
-  inspired her painting?", and the answer right after it is the memory worth recalling. (+0.04
-  R@5 on LoCoMo.)
+  dialogue a reply ("Yes, last Friday!") is about what it answers. Held-out R@5 without the
+  neighbours: −0.053 and −0.067; without the date: −0.017 and −0.011.
 - Importance is a cheap, LLM-free signal (``importance``): half for how many content words a
   text has (saturating at 10), half for telling rather than asking. It keeps "Thanks!", "lol
   same" or "What inspired it?" below informative turns of equal relevance. Small weight (up to
-  0.15): a tie-breaker, not a reason to recall.
-- Recency decays slowly (half-life 30 days) and is worth at most 0.1, the gap between a good
-  and a slightly better match, so a year-old but relevant fact still wins (on LoCoMo, where
-  "now" is the last session, it costs nothing measurable). Knowledge updates are the exception:
-  when the query asks about the present ("now", "currently", "still", "these days", ...) recency
-  is worth up to RECENCY_PRESENT, halving every PRESENT_HALF_LIFE_DAYS (a season: a job taken
-  three months ago is still the present), and a memory that announces a change ("moved",
-  "quit", "no longer", "started", ...) gets CHANGE more. That is how "I moved to Denver" beats
-  an older and lexically closer "I live in Boston" for "where do I live now?"; a fact that
-  never changed still wins when it is much more relevant than anything recent. Without such a
-  word ("where do I live?") the older, closer match can still come first: MiniLM does not see
-  that moving changes where one lives, and nothing here guesses it. Background counts as fresh (it is the
-  persona's lore, not an event).
+  0.15): a tie-breaker, not a reason to recall (held-out R@5 without it: −0.004 and −0.011).
+- Knowledge updates: when the query asks about the present ("now", "currently", "still", "these
+  days", ...) recency is worth up to RECENCY_PRESENT, halving every PRESENT_HALF_LIFE_DAYS (a
+  season: a job taken three months ago is still the present), and a memory that announces a
+  change ("moved", "quit", "no longer", "started", ...) gets CHANGE more. That is how "I moved to
+  Denver" beats an older and lexically closer "I live in Boston" for "where do I live now?".
+  Background counts as fresh (it is the persona's lore, not an event).
 - Pinned memories get a flat bonus about the size of a strong lexical match: the user said so.
 
 Near-duplicates are flagged ``duplicate_of`` when stored (turns; a near-identical background chunk
@@ -72,11 +63,6 @@ DENSE = 1.3
 LEXICAL = 1.0
 LEXICAL_FLOOR = 6.0
 IMPORTANCE = 0.15
-PREVIOUS = 0.2
-ANSWER = 0.4
-NEXT = 0.3
-RECENCY = 0.1
-HALF_LIFE_DAYS = 30.0
 RECENCY_PRESENT = 0.7
 PRESENT_HALF_LIFE_DAYS = 90.0
 CHANGE = 0.3
@@ -99,11 +85,6 @@ class Weights:
     lexical: float = LEXICAL
     lexical_floor: float = LEXICAL_FLOOR
     importance: float = IMPORTANCE
-    previous: float = PREVIOUS
-    answer: float = ANSWER
-    next: float = NEXT
-    recency: float = RECENCY
-    half_life_days: float = HALF_LIFE_DAYS
     recency_present: float = RECENCY_PRESENT
     present_half_life_days: float = PRESENT_HALF_LIFE_DAYS
     change: float = CHANGE
@@ -160,7 +141,7 @@ def announces_change(text: str) -> bool:
     return _CHANGE.search(text) is not None
 
 
-def recency(created_at: datetime, now: datetime, half_life_days: float = HALF_LIFE_DAYS) -> float:
+def recency(created_at: datetime, now: datetime, half_life_days: float) -> float:
     age_days = max(0.0, (now - created_at).total_seconds() / 86400)
     return 0.5 ** (age_days / half_life_days)
 
@@ -172,11 +153,6 @@ def lexical(bm25: float, best: float, w: Weights = WEIGHTS) -> float:
 
 def base(cosine: float, lexical_score: float, importance_score: float, w: Weights = WEIGHTS) -> float:
     return w.dense * cosine + w.lexical * lexical_score + w.importance * importance_score
-
-
-def context(before: float, after: float, answers_question: bool, w: Weights = WEIGHTS) -> float:
-    """What a turn inherits from the base scores of its neighbours (0 when not candidates)."""
-    return max((w.previous + (w.answer if answers_question else 0.0)) * before, w.next * after)
 
 
 @dataclass(frozen=True)
@@ -203,12 +179,9 @@ def score(
     change: bool = False,
     w: Weights = WEIGHTS,
 ) -> Breakdown:
-    """``relevance`` (base without importance, plus context) with recency and importance (the
-    signal and the pinned bonus); for a query about the ``present``, more recency and a bonus for
-    memories that announce a ``change``."""
-    weight, half_life = (
-        (w.recency_present, w.present_half_life_days) if present else (w.recency, w.half_life_days)
-    )
-    fresh = 1.0 if timeless else recency(created_at, now, half_life)
+    """``relevance`` (base without importance) with importance (the signal and the pinned
+    bonus); for a query about the ``present``, recency and a bonus for memories that announce a
+    ``change``."""
+    fresh = 0.0 if not present else 1.0 if timeless else recency(created_at, now, w.present_half_life_days)
     extra = w.importance * importance_score + w.pinned * float(pinned) + w.change * float(present and change)
-    return Breakdown(relevance=relevance, recency=weight * fresh, importance=extra)
+    return Breakdown(relevance=relevance, recency=w.recency_present * fresh, importance=extra)

@@ -639,17 +639,14 @@ class MemoryStore:
         base = {
             i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best, w), weight[i], w) for i in entries
         }
-        around = index.adjacent(builtins.list(entries))
         moment = _as_utc(now or _now())
         present = ranking.asks_about_present(query)
         scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
         for memory_id, entry in entries.items():
             if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
                 continue
-            before, after, answers = around.get(memory_id, (None, None, False))
-            context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers, w)
             parts = ranking.score(
-                base[memory_id] - w.importance * weight[memory_id] + context,
+                base[memory_id] - w.importance * weight[memory_id],
                 weight[memory_id],
                 created_at=datetime.fromtimestamp(entry.created_at, UTC),
                 now=moment,

@@ -75,7 +75,10 @@ def test_answer_is_recalled_with_its_question(store: MemoryStore) -> None:
     ]
     ids = chat(store, "mara", "c1", T0, lines)
     answer = ids[5]
-    recalled = store.recall("mara", "What inspired the user's painting?", k=2, now=T0)
+    # the question itself comes first (the ranking no longer lifts the turn after a question:
+    # on the held-out sets that bought nothing), the answer is among the first three, and in the
+    # prompt it says what it answered
+    recalled = store.recall("mara", "What inspired the user's painting?", k=3, now=T0)
     assert answer in [m.id for m in recalled]
     (turn,) = store.get([answer], "mara")
     assert turn.text == "A visit to the lighthouse at Cape Morrow during a storm."  # own text only
