@@ -10,6 +10,8 @@ set                     role       what
 ``locomo-tuning``       tuning     LoCoMo conversations 26, 30, 41, 42, 43 (762 questions)
 ``locomo-heldout``      held-out   LoCoMo conversations 44, 47, 48, 49, 50 (778 questions)
 ``persona``             tuning     bench/fixtures/persona_chats.json (ours, 34 questions)
+``persona-tuning``      tuning     bench/fixtures/persona_chats_tuning.json (ours, in the style of
+                                   the blind set's brief: long backgrounds, six kinds, 50 questions)
 ``blind``               held-out   bench/fixtures/blind/persona_chats_blind.json (90 questions,
                                    written by someone who never read memory/; frozen)
 ======================  =========  ===============================================================
@@ -50,13 +52,15 @@ from memory.models import NewTurn
 
 FIXTURES = Path(__file__).with_name("fixtures")
 PERSONA = FIXTURES / "persona_chats.json"
+TUNING = FIXTURES / "persona_chats_tuning.json"
 BLIND = FIXTURES / "blind" / "persona_chats_blind.json"
 #: The frozen LoCoMo split (file stems).
 LOCOMO_TUNING = ("26", "30", "41", "42", "43")
 LOCOMO_HELDOUT = ("44", "47", "48", "49", "50")
-SETS = ("locomo-tuning", "locomo-heldout", "persona", "blind")
+SETS = ("locomo-tuning", "locomo-heldout", "persona", "persona-tuning", "blind")
 BASELINES = ("dense", "bm25", "fusion")
 KS = (5, 10)
+BLIND_KINDS = ("user_fact", "background", "persona_said", "update", "temporal", "multi")
 
 Recall = Callable[[MemoryStore, str, str, int, datetime], list[str]]
 
@@ -131,9 +135,9 @@ def load_sets(keys: Sequence[str], quick: bool = False, data: Path = locomo_benc
         "locomo-tuning": lambda: _locomo("locomo-tuning", tuning, "tuning", data),
         "locomo-heldout": lambda: _locomo("locomo-heldout", heldout, "held-out", data),
         "persona": lambda: _persona_chats("persona", PERSONA, "tuning", ("fact", "update", "multi", "background")),
+        "persona-tuning": lambda: _persona_chats("persona-tuning", TUNING, "tuning", BLIND_KINDS),
         "blind": lambda: _persona_chats(
-            "blind", BLIND, "held-out", ("user_fact", "background", "persona_said", "update", "temporal", "multi")
-        ),
+"blind", BLIND, "held-out", BLIND_KINDS),
     }
     return [makers[key]() for key in keys]
 
