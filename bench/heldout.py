@@ -386,13 +386,43 @@ def run_ablation(quick: bool = False, sets: Sequence[str] = SETS) -> str:
     )
 
 
+def misses(loaded: Loaded, data_set: DataSet, k: int = 5) -> str:
+    """The questions the store misses at ``k``, with what it recalled instead and where the
+    evidence ranks: for designing on tuning sets. Refused for a held-out set."""
+    if data_set.role != "tuning":
+        raise SystemExit(f"{data_set.key} is held out: its questions are not read to design recall")
+    lines = []
+    for case in data_set.cases:
+        for question in case.questions:
+            recalled = loaded.store.recall(case.persona_id, question.text, k=50, now=case.now)
+            texts = [m.text for m in recalled]
+            ranks = [_first(texts, e) for e in question.evidence]
+            if any(r is not None and r < k for r in ranks):
+                continue
+            lines.append(f"\n### [{question.kind}] {question.text}  (evidence ranks {ranks})")
+            lines += [f"- evidence: {e[:110]}" for e in question.evidence]
+            for m in recalled[:k]:
+                parts = m.breakdown
+                lines.append(f"  - {m.score:.3f} ({parts.relevance:.2f}/{parts.recency:.2f}/{parts.importance:.2f}) "
+                             f"{m.kind[:4]} {m.role or ''}: {m.text[:110]}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two LoCoMo conversations per half")
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
     parser.add_argument("--ablation", action="store_true", help="each ranking term off in turn")
+    parser.add_argument("--misses", action="store_true", help="the store's misses at k=5 (tuning sets only)")
     args = parser.parse_args()
     sets = [s for s in args.sets.split(",") if s]
+    if args.misses:
+        data_sets = load_sets(sets, args.quick)
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded = prepare(data_sets, Path(tmp), CachedMiniLM())
+            for data_set in data_sets:
+                print(f"## {data_set.title}", misses(loaded, data_set))
+        return
     complete = not args.quick and args.sets == ",".join(SETS)
     if args.ablation:
         markdown = run_ablation(args.quick, sets)

@@ -101,6 +101,8 @@ class Entry:
     # them without parsing the whole JSON in Python)
     pinned: bool = False
     duplicate_of: str | None = None
+    group: str | None = None  # a background sentence's paragraph (its hash)
+    position: int | None = None  # its place in the paragraph
 
     def metadata(self) -> dict[str, Any]:
         return json.loads(self.meta)
@@ -147,8 +149,9 @@ class LexicalIndex:
             CREATE TABLE docs(
                 rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
                 text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT,
-                meta TEXT NOT NULL DEFAULT '{}');
+                meta TEXT NOT NULL DEFAULT '{}', grp TEXT, pos INTEGER);
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
+            CREATE INDEX docs_group ON docs(grp, pos);
             CREATE INDEX docs_newest ON docs(created_at);
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
             CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance');
@@ -315,8 +318,12 @@ class LexicalIndex:
 
     def _insert(self, entries: Iterable[Entry]) -> None:
         self._db.executemany(
-            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.meta) for e in entries],
+            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta, grp, pos) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.meta, e.group, e.position)
+                for e in entries
+            ],
         )
 
     def _delete_rows(self, ids: Sequence[str]) -> set[int]:
@@ -467,11 +474,22 @@ class LexicalIndex:
         with self._lock:
             rows = self._select(
                 "SELECT id, kind, text, created_at, conversation_id, speaker, meta, "
-                "coalesce(json_extract(meta, '$.pinned'), 0), json_extract(meta, '$.duplicate_of') "
+                "coalesce(json_extract(meta, '$.pinned'), 0), json_extract(meta, '$.duplicate_of'), grp, pos "
                 "FROM docs WHERE id IN ({})",
                 ids,
             )
-        return {r[0]: Entry(*r[:7], bool(r[7]), r[8]) for r in rows}
+        return {r[0]: Entry(*r[:7], bool(r[7]), *r[8:]) for r in rows}
+
+    def paragraphs(self, groups: Iterable[str]) -> dict[str, list[tuple[int, str, str]]]:
+        """The stored sentences of these paragraphs: (place, id, text), in order."""
+        wanted = list(dict.fromkeys(groups))
+        found: dict[str, list[tuple[int, str, str]]] = {g: [] for g in wanted}
+        with self._lock:
+            for group, position, memory_id, text in self._select(
+                "SELECT grp, pos, id, text FROM docs WHERE grp IN ({}) ORDER BY grp, pos", wanted
+            ):
+                found[group].append((position, memory_id, text))
+        return found
 
     def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
         """For each turn: (the turn before it, the turn after it, whether the one before asked a

@@ -3,8 +3,9 @@
 One Chroma collection per persona (named from a hash of the persona id, since Chroma limits
 collection names), cosine space, embeddings computed offline by :class:`OfflineMiniLM`.
 Each record's metadata: ``persona_id, kind, role, conversation_id, created_at`` (epoch seconds),
-``pinned``, ``source``, ``recalled`` and ``lore`` (JSON), ``interrupted``, and for turns ``speaker`` (a name,
-when known), ``context`` (the turn it answered, shortened) and ``duplicate_of``.
+``pinned``, ``source``, ``recalled`` and ``lore`` (JSON), ``interrupted``, ``v`` (the schema, see
+:data:`SCHEMA`), for turns ``speaker`` (a name, when known), ``context`` (the turn it answered,
+shortened) and ``duplicate_of``, and for background sentences ``paragraph`` and ``sentence``.
 
 The document is always the memory's own text (what the UI shows and edits); the embedding is
 computed by the store from "speaker: text" for turns. Lexical search is an in-process BM25 mirror
@@ -38,7 +39,7 @@ from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
 from memory import ranking
-from memory.chunking import chunk_text
+from memory.chunking import chunk_text, paragraphs, passage, sentences
 from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM
 from memory.journal import Journal, PendingTurn
@@ -53,6 +54,11 @@ CONTEXT_CHARS = 160
 _BATCH = 64  # memories embedded and written per Chroma call
 _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
 _ROLE_LABEL = {"user": "the user", "assistant": "you"}
+#: The records' schema, stamped as ``v`` on every record written. 1 (no ``v``): background in
+#: chunks of up to 600 characters. 2: background one sentence per record, with ``paragraph`` (a
+#: hash of it) and ``sentence`` (its place), given back by recall as a passage of its paragraph.
+#: Version 1 records stay readable; see ``MemoryStore._replace_v1_chunks``.
+SCHEMA = 2
 
 
 def collection_name(persona_id: str) -> str:
@@ -121,6 +127,8 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         meta=json.dumps(meta, ensure_ascii=False),
         pinned=bool(meta.get("pinned", False)),
         duplicate_of=meta.get("duplicate_of"),
+        group=meta.get("paragraph"),
+        position=meta.get("sentence"),
     )
 
 
@@ -296,52 +304,74 @@ class MemoryStore:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> builtins.list[str]:
-        """Store ``text`` as background chunks; returns their ids. Idempotent: a chunk already
-        stored for this persona is not stored again (its id is a hash of its text), nor is one
-        near-identical to a stored chunk (its id is then the stored chunk's). ``progress(done,
-        total)`` is called as chunks are embedded."""
-        chunks = chunk_text(storable(text))
-        ids = [f"bg-{_digest(persona_id, chunk)}" for chunk in chunks]
-        unique = dict(zip(ids, chunks, strict=True))
+        """Store ``text`` as background, one record per sentence (each knows its paragraph and
+        its place in it, see :mod:`memory.chunking`); returns their ids. Idempotent: a sentence
+        already stored for this persona is not stored again (its id is a hash of its paragraph,
+        place and text), nor is one near-identical to a stored one (its id is then the stored
+        one's). ``progress(done, total)`` is called as sentences are embedded. Version 1 chunks of
+        the same text are replaced (:meth:`_replace_v1_chunks`)."""
+        units: dict[str, tuple[str, dict[str, Any]]] = {}
+        ids: builtins.list[str] = []
+        for paragraph in paragraphs(storable(text)):
+            group = _digest(persona_id, paragraph)
+            for n, sentence in enumerate(sentences(paragraph)):
+                unit_id = f"bg-{_digest(persona_id, group, str(n), sentence)}"
+                units.setdefault(unit_id, (sentence, {"paragraph": group, "sentence": n}))
+                ids.append(unit_id)
         collection = self._collection(persona_id)
         index = self._mirror(persona_id, collection)
         existing: set[str] = set()
-        for start in range(0, len(unique), _PAGE):
-            existing |= set(collection.get(ids=builtins.list(unique)[start : start + _PAGE], include=[])["ids"])
-        new = {i: c for i, c in unique.items() if i not in existing}
+        for start in range(0, len(units), _PAGE):
+            existing |= set(collection.get(ids=builtins.list(units)[start : start + _PAGE], include=[])["ids"])
+        new = {i: u for i, u in units.items() if i not in existing}
         same: dict[str, str] = {}
-        done = len(unique) - len(new)
+        done = len(units) - len(new)
         if progress:
-            progress(done, len(unique))
+            progress(done, len(units))
         items = builtins.list(new.items())
         for start in range(0, len(items), _BATCH):
             batch = items[start : start + _BATCH]
             batch_ids = [i for i, _ in batch]
-            vectors = self._vectors([c for _, c in batch])
-            duplicates = self._duplicates(collection, index, batch_ids, [c for _, c in batch], "background", vectors)
+            texts = [sentence for _, (sentence, _) in batch]
+            vectors = self._vectors(texts)
+            duplicates = self._duplicates(collection, index, batch_ids, texts, "background", vectors)
             same.update(duplicates)
             keep = [n for n, i in enumerate(batch_ids) if i not in duplicates]
             if keep:
-                meta: dict[str, Any] = {
+                common: dict[str, Any] = {
                     "persona_id": persona_id,
                     "kind": "background",
                     "created_at": _now().timestamp(),
                     "pinned": False,
+                    "v": SCHEMA,
                 }
                 if source:
-                    meta["source"] = source
+                    common["source"] = source
+                metas = [{**common, **batch[n][1][1]} for n in keep]
                 collection.add(
                     ids=[batch_ids[n] for n in keep],
-                    documents=[batch[n][1] for n in keep],
-                    metadatas=[dict(meta) for _ in keep],
+                    documents=[texts[n] for n in keep],
+                    metadatas=metas,
                     embeddings=vectors[keep],
                 )
-                index.upsert([_entry(batch_ids[n], batch[n][1], meta) for n in keep])
+                index.upsert([_entry(batch_ids[n], texts[n], meta) for n, meta in zip(keep, metas, strict=True)])
                 self._touch(persona_id, collection, index)
             done += len(batch)
             if progress:
-                progress(done, len(unique))
+                progress(done, len(units))
+        self._replace_v1_chunks(persona_id, collection, index, text)
         return [same.get(i, i) for i in ids]
+
+    def _replace_v1_chunks(self, persona_id: str, collection: Collection, index: LexicalIndex, text: str) -> None:
+        """Migration 1 -> 2: a store written before sentence records holds this background as
+        chunks of up to 600 characters (:func:`memory.chunking.chunk_text`, ids from their text).
+        Once the sentences are stored, those chunks of the same text are deleted. Chunks of any
+        other text are left alone and still recalled, whole."""
+        old = [f"bg-{_digest(persona_id, chunk)}" for chunk in chunk_text(storable(text))]
+        found = index.entries(old)
+        stale = [i for i in old if i in found and found[i].kind == "background" and "v" not in found[i].metadata()]
+        if stale:
+            self.delete_many(persona_id, stale)
 
     def add_turn(
         self,
@@ -436,6 +466,7 @@ class MemoryStore:
                 "conversation_id": conversation_id,
                 "created_at": moments[n].timestamp(),
                 "pinned": False,
+                "v": SCHEMA,
             }
             if turn.speaker:
                 meta["speaker"] = turn.speaker
@@ -660,15 +691,39 @@ class MemoryStore:
         scored.sort(key=lambda item: item[0], reverse=True)
         winners: builtins.list[tuple[str, float, ranking.Breakdown]] = []
         seen: set[str] = set()
+        hits: dict[str, builtins.list[int]] = {}  # a winning background sentence: the places it shows
         for total, memory_id, parts in scored:
-            group = entries[memory_id].duplicate_of or memory_id
-            if group not in seen:  # only the best of near-duplicates
-                seen.add(group)
-                winners.append((memory_id, total, parts))
+            entry = entries[memory_id]
+            group = entry.duplicate_of or memory_id
+            if group in seen:  # only the best of near-duplicates
+                continue
+            seen.add(group)
+            if entry.group is not None and entry.position is not None:
+                # a sentence next to (or one apart from) a better one of its paragraph joins its passage
+                near = next(
+                    (w for w, places in hits.items() if entries[w].group == entry.group
+                     and min(abs(entry.position - p) for p in places) <= 2),
+                    None,
+                )  # fmt: skip
+                if near is not None:
+                    hits[near].append(entry.position)
+                    continue
+                hits[memory_id] = [entry.position]
+            winners.append((memory_id, total, parts))
             if len(winners) == k:
                 break
+        texts = {i: entries[i].text for i, _, _ in winners}
+        if hits:
+            found = index.paragraphs(entries[i].group or "" for i in hits)
+            for memory_id, places in hits.items():
+                rows = found.get(entries[memory_id].group or "", [])
+                order = [position for position, _, _ in rows]
+                if not all(p in order for p in places):
+                    continue
+                first, last = passage([text for _, _, text in rows], [order.index(p) for p in places])
+                texts[memory_id] = " ".join(text for _, _, text in rows[first : last + 1])
         return [
-            replace(_memory(i, entries[i].text, entries[i].metadata(), round(total, 4)), breakdown=parts)
+            replace(_memory(i, texts[i], entries[i].metadata(), round(total, 4)), breakdown=parts)
             for i, total, parts in winners
         ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from memory import MemoryStore
-from memory.chunking import chunk_text
+from memory.chunking import chunk_text, paragraphs, sentences
 from memory.lexical import query_terms
 from memory.models import NewTurn
 
@@ -127,7 +127,7 @@ def test_near_identical_background_is_not_stored_twice(store: MemoryStore) -> No
 
 def test_background_progress_callback(store: MemoryStore) -> None:
     text = "\n\n".join(f"Log of day {day}: " + " ".join(SMALL_TALK[day % 8 :] * 2) for day in range(30))
-    chunks = len(set(chunk_text(text)))
+    chunks = len({(p, n) for p in paragraphs(text) for n, _ in enumerate(sentences(p))})
     calls: list[tuple[int, int]] = []
     store.add_background("mara", text, progress=lambda done, total: calls.append((done, total)))
     assert chunks > 2 and calls[-1] == (chunks, chunks)
@@ -263,3 +263,47 @@ def test_weights_switch_terms_off(store: MemoryStore) -> None:
     (plain,) = store.recall("mara", "greyhound", k=1, now=T0, weights=replace(WEIGHTS, pinned=0.0))
     (pinned,) = store.recall("mara", "greyhound", k=1, now=T0)
     assert pinned.score - plain.score == pytest.approx(WEIGHTS.pinned, abs=1e-3)
+
+
+LONG_PARAGRAPH = (
+    "Mara grew up on the floating island of Keld, where her mother ran the ferry between the mining towns and "
+    "her father repaired the great wind engines that keep the island aloft. She was a restless child who climbed "
+    "the mooring towers at night to watch the cargo ships come in from the coast. At fourteen she stowed away on a "
+    "tea clipper bound for Port Ash and was caught on the second day by the cook. The cook, a gruff woman named "
+    "Dagny Holm, taught her to splice rope and read the clouds, and later sponsored her licence as a navigator. "
+    "Mara still wears the brass compass Dagny gave her on a chain around her neck. She spent her twenties flying "
+    "the southern routes, carrying mail, medicine and now and then a smuggled crate of oranges."
+)
+
+
+def test_a_fact_in_a_long_paragraph_comes_back_with_its_neighbours(store: MemoryStore) -> None:
+    ids = store.add_background("mara", LONG_PARAGRAPH + "\n\nShe drinks black tea with salt.")
+    assert len(set(ids)) == len(sentences(LONG_PARAGRAPH)) + 1  # one record per sentence
+    (memory,) = store.recall("mara", "Who taught you to splice rope?", k=1, now=T0)
+    assert memory.kind == "background" and "Dagny Holm, taught her to splice rope" in memory.text
+    assert memory.text in " ".join(LONG_PARAGRAPH.split()) and len(memory.text) < len(LONG_PARAGRAPH) / 2
+    assert memory.text != store.get([memory.id], "mara")[0].text  # the passage, not just the sentence
+    # neighbouring sentences that both match make one passage, not two memories
+    recalled = store.recall("mara", "Dagny the cook who sponsored the licence", k=3, now=T0)
+    assert sum("Dagny" in m.text for m in recalled) == 1
+
+
+def test_a_version_1_background_is_replaced_and_other_old_chunks_still_recalled(tmp_path: Path) -> None:
+    """Stores written before sentence records hold background as chunks of up to 600 characters."""
+    from memory.store import _digest
+
+    store = MemoryStore.open(path=str(tmp_path / "chroma"))
+    old_text, other = LONG_PARAGRAPH, "Her ship, the Gull, has a brass hull and a crew of nine."
+    collection = store._collection("mara")
+    chunks = [*chunk_text(old_text), other]
+    collection.add(
+        ids=[f"bg-{_digest('mara', c)}" for c in chunks], documents=chunks,
+        metadatas=[{"persona_id": "mara", "kind": "background", "created_at": T0.timestamp(), "pinned": False}
+                   for _ in chunks],
+    )  # fmt: skip  (as version 1 wrote them: no "v", Chroma embedding the documents)
+    assert "Gull" in store.recall("mara", "what is your ship called?", k=1, now=T0)[0].text  # read as they are
+    ids = store.add_background("mara", old_text)
+    stored = store.list("mara", kind="background")
+    assert {m.id for m in stored} == {*ids, f"bg-{_digest('mara', other)}"}  # the old chunks of this text went
+    (gull,) = store.recall("mara", "what is your ship called?", k=1, now=T0)
+    assert gull.text == other  # a version 1 chunk of another text is still recalled, whole
