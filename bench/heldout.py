@@ -319,8 +319,11 @@ def variants(w: ranking.Weights = ranking.WEIGHTS) -> dict[str, ranking.Weights]
         "− importance": replace(w, importance=0.0),
         "− present-tense queries: recency, change bonus": replace(w, recency_present=0.0, change=0.0),
         "− lexical floor (bm25 over the query's best only)": replace(w, lexical_floor=0.0),
+        "− the question's side (\"you\": the persona, \"I\": the user)": replace(w, side=0.0),
+        "− the time the question names": replace(w, time=0.0),
         "dense + BM25 alone (every other term off)": replace(
             w, near=0.0, far=0.0, date=0.0, importance=0.0, recency_present=0.0, change=0.0, lexical_floor=0.0,
+            side=0.0, time=0.0,
         ),
     }  # fmt: skip
 

@@ -67,6 +67,9 @@ RECENCY_PRESENT = 0.7
 PRESENT_HALF_LIFE_DAYS = 90.0
 CHANGE = 0.3
 PINNED = 0.3
+SIDE = 0.3
+TIME = 0.4
+TIME_SLACK_DAYS = 4.0
 DUPLICATE = 0.95
 DUPLICATE_WORDS = 0.8
 
@@ -89,6 +92,9 @@ class Weights:
     present_half_life_days: float = PRESENT_HALF_LIFE_DAYS
     change: float = CHANGE
     pinned: float = PINNED
+    side: float = SIDE
+    time: float = TIME
+    time_slack_days: float = TIME_SLACK_DAYS
     body: float = COLUMNS["body"]
     speaker: float = COLUMNS["speaker"]
     near: float = COLUMNS["near"]
@@ -168,6 +174,17 @@ class Breakdown:
         return self.relevance + self.recency + self.importance
 
 
+def in_time(created_at: datetime, since: datetime | None, until: datetime | None, w: Weights = WEIGHTS) -> float:
+    """1 inside the range a question names, falling to 0 within ``time_slack_days`` either side
+    (an event is often told a few days later: "on Saturday I climbed ..."); 0 without a range."""
+    if since is None or until is None:
+        return 0.0
+    if since <= created_at <= until:
+        return 1.0
+    days = (since - created_at if created_at < since else created_at - until).total_seconds() / 86400
+    return max(0.0, 1.0 - days / w.time_slack_days) if w.time_slack_days > 0 else 0.0
+
+
 def score(
     relevance: float,
     importance_score: float,
@@ -178,10 +195,18 @@ def score(
     present: bool = False,
     change: bool = False,
     w: Weights = WEIGHTS,
+    side: bool = False,
+    when: float = 0.0,
 ) -> Breakdown:
     """``relevance`` (base without importance) with importance (the signal and the pinned
-    bonus); for a query about the ``present``, recency and a bonus for memories that announce a
+    bonus); ``side``: the memory is of the side the question asks about (SIDE more relevance);
+    ``when``: how far it lies in the time the question names (:func:`in_time`, TIME of recency);
+    for a query about the ``present``, recency and a bonus for memories that announce a
     ``change``."""
     fresh = 0.0 if not present else 1.0 if timeless else recency(created_at, now, w.present_half_life_days)
     extra = w.importance * importance_score + w.pinned * float(pinned) + w.change * float(present and change)
-    return Breakdown(relevance=relevance, recency=w.recency_present * fresh, importance=extra)
+    return Breakdown(
+        relevance=relevance + w.side * float(side),
+        recency=w.recency_present * fresh + w.time * when,
+        importance=extra,
+    )

@@ -45,6 +45,8 @@ from memory.embeddings import OfflineMiniLM
 from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn
+from memory.query import Question
+from memory.query import read as read_question
 
 COLLECTION_PREFIX = "persona-"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -130,6 +132,17 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         group=meta.get("paragraph"),
         position=meta.get("sentence"),
     )
+
+
+def _side(entry: Entry, asked: Question) -> bool:
+    """Whether a memory is of the side a question asks about: the user's turns for "I", the
+    persona's turns and background for "you" (only its turns when it asks what "you" said)."""
+    if asked.about is None:
+        return False
+    if entry.kind == "background":
+        return asked.about == "persona" and not asked.said
+    role = (entry.metadata().get("role") if entry.speaker not in ("user", "assistant") else entry.speaker) or ""
+    return (role == "user") == (asked.about == "user")
 
 
 def storable(text: str) -> str:
@@ -630,8 +643,11 @@ class MemoryStore:
         if k <= 0 or not query.strip():
             return []
         w = weights or ranking.WEIGHTS
+        moment = _as_utc(now or _now())
+        asked = read_question(query, moment)
+        search = asked.search
         # the query is embedded on another core while the lexical side is read
-        embedding = self._query_worker.submit(self._query_vector, query) if w.dense else None
+        embedding = self._query_worker.submit(self._query_vector, search) if w.dense else None
         collection = self._collection(persona_id)
         size = collection.count()
         if size == 0:
@@ -643,7 +659,7 @@ class MemoryStore:
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
         lexical = (
-            index.search(query, candidates, conversation_id, builtins.list(excluded), weights=w) if w.lexical else {}
+            index.search(search, candidates, conversation_id, builtins.list(excluded), weights=w) if w.lexical else {}
         )
         cosine: dict[str, float] = {i: 0.0 for i in lexical}
         if embedding is not None:
@@ -670,22 +686,25 @@ class MemoryStore:
         base = {
             i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best, w), weight[i], w) for i in entries
         }
-        moment = _as_utc(now or _now())
         present = ranking.asks_about_present(query)
         scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
         for memory_id, entry in entries.items():
             if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
                 continue
+            created_at = datetime.fromtimestamp(entry.created_at, UTC)
+            background = entry.kind == "background"
             parts = ranking.score(
                 base[memory_id] - w.importance * weight[memory_id],
                 weight[memory_id],
-                created_at=datetime.fromtimestamp(entry.created_at, UTC),
+                created_at=created_at,
                 now=moment,
                 pinned=entry.pinned,
-                timeless=entry.kind == "background",
+                timeless=background,
                 present=present,
                 change=present and ranking.announces_change(entry.text),
                 w=w,
+                side=_side(entry, asked),
+                when=0.0 if background else ranking.in_time(created_at, asked.since, asked.until, w),
             )
             scored.append((parts.total, memory_id, parts))
         scored.sort(key=lambda item: item[0], reverse=True)

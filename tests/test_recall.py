@@ -307,3 +307,25 @@ def test_a_version_1_background_is_replaced_and_other_old_chunks_still_recalled(
     assert {m.id for m in stored} == {*ids, f"bg-{_digest('mara', other)}"}  # the old chunks of this text went
     (gull,) = store.recall("mara", "what is your ship called?", k=1, now=T0)
     assert gull.text == other  # a version 1 chunk of another text is still recalled, whole
+
+
+def test_a_question_to_you_is_about_what_the_persona_said(store: MemoryStore) -> None:
+    chat(store, "mara", "c1", T0, [
+        ("user", "I told my brother to read a novel about the sea, he never reads."),
+        ("assistant", "Then read The Outermost House yourself: a year alone on a beach, the truest shore book."),
+    ])  # fmt: skip
+    (memory,) = store.recall("mara", "Which book did you tell me to read?", k=1, now=T0)
+    assert memory.role == "assistant" and "Outermost House" in memory.text
+    (mine,) = store.recall("mara", "Which book did I tell my brother to read?", k=1, now=T0)
+    assert mine.role == "user"
+
+
+def test_the_time_a_question_names_picks_the_session(store: MemoryStore) -> None:
+    now = datetime(2025, 3, 11, 20, tzinfo=UTC)  # a Tuesday; the weekend before last: 28 Feb - 2 Mar
+    sessions = [(datetime(2025, 2, 17, 19, tzinfo=UTC), "On Saturday I went hiking in the hills with my cousin."),
+                (datetime(2025, 3, 3, 19, tzinfo=UTC), "On Saturday I went walking by the lake with a neighbour."),
+                (datetime(2025, 3, 10, 19, tzinfo=UTC), "On Saturday I went hiking up a hill with my colleague.")]
+    for n, (moment, line) in enumerate(sessions):
+        chat(store, "mara", f"s{n}", moment, [("user", line), ("assistant", "Sounds lovely.")])
+    (memory,) = store.recall("mara", "What did I get up to the weekend before last?", k=1, now=now)
+    assert "lake" in memory.text
