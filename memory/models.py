@@ -33,6 +33,7 @@ class Memory:
     context: str | None = None  # the turn it answered ("Speaker: text", shortened), if any
     duplicate_of: str | None = None  # an earlier, near-identical memory (see memory.ranking)
     breakdown: Breakdown | None = None  # set by recall(): the parts of score
+    older_than: datetime | None = None  # set by recall(): a newer memory about the same thing, recalled above it
 
     def as_prompt_line(self) -> str:
         """How the memory reads in the prompt: turns say who said it, when, and what they were
@@ -41,7 +42,10 @@ class Memory:
             return self.text
         default = "You said" if self.role == "assistant" else "The user said"
         said = f"{self.speaker} said" if self.speaker else default
-        line = f"({self.created_at:%Y-%m-%d}) {said}: {self.text}"
+        when = f"{self.created_at:%Y-%m-%d}"
+        if self.older_than is not None:  # a knowledge update: the newer memory is the one above
+            when += f", older than the {self.older_than:%Y-%m-%d} one"
+        line = f"({when}) {said}: {self.text}"
         return f"{line} (replying to {self.context})" if self.context else line
 
 

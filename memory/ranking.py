@@ -40,6 +40,13 @@ most of all from the question it answers (−0.009 and +0.000; R@10 −0.014 and
   change ("moved", "quit", "no longer", "started", ...) gets CHANGE more. That is how "I moved to
   Denver" beats an older and lexically closer "I live in Boston" for "where do I live now?".
   Background counts as fresh (it is the persona's lore, not an event).
+- Knowledge updates when the question does not say "now" ("Where do I work?" after a change
+  of job): among the memories recalled, a later one of the same speaker about the same thing
+  (cosine of their vectors >= SAME_THING, a level that 5-10 % of a user's turn pairs reach and
+  most statements of a changed fact do) is put right above the earlier one, which the prompt
+  then shows as older (:func:`newer_first`; ``Memory.older_than``). It changes the order of
+  what is recalled, not what is: R@k is the same with or without it; on the blind set the newer
+  fact comes first in 8 of 15 updates instead of 2 (our tuning chats: 5 of 8 instead of 1).
 - Pinned memories get a flat bonus about the size of a strong lexical match: the user said so.
 
 Near-duplicates are flagged ``duplicate_of`` when stored (turns; a near-identical background chunk
@@ -56,6 +63,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
+
 #: Candidates asked from each retriever (at least; more when k is large).
 CANDIDATES = 50
 
@@ -67,6 +77,7 @@ RECENCY_PRESENT = 0.7
 PRESENT_HALF_LIFE_DAYS = 90.0
 CHANGE = 0.3
 PINNED = 0.3
+SAME_THING = 0.45
 SIDE = 0.3
 TIME = 0.4
 TIME_SLACK_DAYS = 4.0
@@ -95,6 +106,7 @@ class Weights:
     side: float = SIDE
     time: float = TIME
     time_slack_days: float = TIME_SLACK_DAYS
+    same_thing: float = SAME_THING
     body: float = COLUMNS["body"]
     speaker: float = COLUMNS["speaker"]
     near: float = COLUMNS["near"]
@@ -210,3 +222,46 @@ def score(
         recency=w.recency_present * fresh + w.time * when,
         importance=extra,
     )
+
+
+def newer_first(
+    order: list[str],
+    when: dict[str, float],
+    speaker: dict[str, str | None],
+    vectors: dict[str, npt.NDArray[np.float32]],
+    w: Weights = WEIGHTS,
+) -> tuple[list[str], dict[str, str]]:
+    """Knowledge updates: ``order`` (ids, best first) with every later memory of a speaker put
+    right above an earlier one of the same speaker *about the same thing* (cosine of their
+    vectors >= ``same_thing``; a question is no statement of a fact). Returns the new order and,
+    for each memory a newer one was put above, that newer one's id. Memories without a vector
+    (background) stay where they are."""
+    order = list(order)
+    older: dict[str, str] = {}
+    if w.same_thing <= 0:
+        return order, older
+    for _ in range(len(order) ** 2):  # each move fixes one pair; more than this is a cycle
+        move = next(
+            ((a, b) for a in range(len(order)) for b in range(a + 1, len(order))
+             if _updates(order[b], order[a], when, speaker, vectors, w.same_thing)),
+            None,
+        )  # fmt: skip
+        if move is None:
+            break
+        a, b = move
+        older[order[a]] = order[b]
+        order.insert(a, order.pop(b))
+    return order, older
+
+
+def _updates(
+    newer: str,
+    older: str,
+    when: dict[str, float],
+    speaker: dict[str, str | None],
+    vectors: dict[str, npt.NDArray[np.float32]],
+    similar: float,
+) -> bool:
+    if newer not in vectors or older not in vectors or when[newer] <= when[older]:
+        return False
+    return speaker[newer] == speaker[older] and float(vectors[newer] @ vectors[older]) >= similar

@@ -741,10 +741,54 @@ class MemoryStore:
                     continue
                 first, last = passage([text for _, _, text in rows], [order.index(p) for p in places])
                 texts[memory_id] = " ".join(text for _, _, text in rows[first : last + 1])
+        winners, older = self._newer_first(collection, entries, winners, w)
         return [
-            replace(_memory(i, texts[i], entries[i].metadata(), round(total, 4)), breakdown=parts)
+            replace(
+                _memory(i, texts[i], entries[i].metadata(), round(total, 4)),
+                breakdown=parts,
+                older_than=datetime.fromtimestamp(entries[older[i]].created_at, UTC) if i in older else None,
+            )
             for i, total, parts in winners
         ]
+
+    def _newer_first(
+        self,
+        collection: Collection,
+        entries: dict[str, Entry],
+        winners: builtins.list[tuple[str, float, ranking.Breakdown]],
+        w: ranking.Weights,
+    ) -> tuple[builtins.list[tuple[str, float, ranking.Breakdown]], dict[str, str]]:
+        """Knowledge updates among the winners (:func:`memory.ranking.newer_first`): a newer
+        memory about the same thing goes right above the older one; its score becomes the
+        older's (plus a hair, added to its recency part) so that the list stays best first.
+        Returns the winners in that order and, for each older memory, the newer one's id."""
+        statements = [
+            i for i, _, _ in winners if entries[i].kind == "turn" and not entries[i].text.rstrip().endswith("?")
+        ]
+        speakers = [entries[i].speaker for i in statements]
+        if w.same_thing <= 0 or len(statements) == len(set(speakers)):  # no speaker twice: nothing to order
+            return winners, {}
+        got = collection.get(ids=statements, include=["embeddings"])
+        vectors = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+        order, older = ranking.newer_first(
+            [i for i, _, _ in winners],
+            {i: entries[i].created_at for i, _, _ in winners},
+            {i: entries[i].speaker for i, _, _ in winners},
+            vectors,
+            w,
+        )
+        if not older:
+            return winners, {}
+        by_id = {i: (total, parts) for i, total, parts in winners}
+        ranked: builtins.list[tuple[str, float, ranking.Breakdown]] = []
+        for memory_id in reversed(order):  # from the last, so that each score is at least the one below
+            total, parts = by_id[memory_id]
+            floor = ranked[-1][1] + 1e-4 if ranked else total
+            if total < floor:
+                parts = replace(parts, recency=parts.recency + floor - total)
+                total = floor
+            ranked.append((memory_id, total, parts))
+        return builtins.list(reversed(ranked)), older
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""

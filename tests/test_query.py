@@ -56,3 +56,16 @@ def test_words_that_only_say_when_are_not_searched() -> None:
     assert named.search == named.text and named.since is not None
     plain = read("Where do I live?", NOW)
     assert (plain.search, plain.since, plain.until) == ("Where do I live?", None, None)
+
+
+def test_newer_first_orders_only_the_same_speaker_on_the_same_thing() -> None:
+    import numpy as np
+
+    from memory.ranking import newer_first
+
+    job, pet = np.array([1.0, 0.0], dtype=np.float32), np.array([0.0, 1.0], dtype=np.float32)
+    vectors = {"nurse": job, "paramedic": job, "cat": pet, "her job": job}
+    when = {"nurse": 1.0, "cat": 2.0, "paramedic": 3.0, "her job": 4.0, "lore": 0.0}
+    speaker = {"nurse": "user", "cat": "user", "paramedic": "user", "her job": "assistant", "lore": None}
+    order, older = newer_first(["nurse", "lore", "cat", "paramedic", "her job"], when, speaker, vectors)
+    assert order == ["paramedic", "nurse", "lore", "cat", "her job"] and older == {"nurse": "paramedic"}

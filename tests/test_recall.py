@@ -329,3 +329,17 @@ def test_the_time_a_question_names_picks_the_session(store: MemoryStore) -> None
         chat(store, "mara", f"s{n}", moment, [("user", line), ("assistant", "Sounds lovely.")])
     (memory,) = store.recall("mara", "What did I get up to the weekend before last?", k=1, now=now)
     assert "lake" in memory.text
+
+
+def test_a_newer_fact_about_the_same_thing_comes_first_and_the_older_says_so(store: MemoryStore) -> None:
+    chat(store, "mara", "c1", T0, [("user", "I work as a nurse at St. Brigid's hospital."), ("assistant", "Noble!")])
+    for day, line in enumerate(SMALL_TALK):
+        chat(store, "mara", f"small-{day}", T0 + timedelta(days=5 + day), [("user", line), ("assistant", "I see.")])
+    chat(store, "mara", "c9", T0 + timedelta(days=70), [("user", "I quit the hospital, I work as a paramedic.")])
+    recalled = store.recall("mara", "What is my job?", k=3, now=T0 + timedelta(days=71))  # no "now" in it
+    texts = [m.text for m in recalled]
+    newer, older = texts.index("I quit the hospital, I work as a paramedic."), texts.index(
+        "I work as a nurse at St. Brigid's hospital.")
+    assert newer < older and [m.score for m in recalled] == sorted((m.score for m in recalled), reverse=True)
+    assert recalled[older].older_than == T0 + timedelta(days=70)
+    assert "(2026-01-05, older than the 2026-03-16 one) The user said:" in recalled[older].as_prompt_line()
