@@ -26,7 +26,8 @@ over single turns ("speaker: text" where the data names speakers, as LoCoMo does
 chunks. Metric (shared/benchmarks/locomo10/README.md): a hit at k when an evidence text is
 contained in one of the k recalled texts; for questions with several evidence texts also "all":
 every one of them within k. For knowledge updates also whether the
-newer fact ranks above the older. Characters: the mean length of the k=5 texts per query.
+newer fact ranks above the older. MRR@5: the mean of 1 / the rank of the first evidence within
+5 (0 without), for the order the prompt gets. Characters: the mean length of the k=5 texts.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ class Tally:
     every: dict[tuple[str, int], list[bool]] = field(default_factory=dict)  # all evidence within k (several)
     newer_first: list[bool] = field(default_factory=list)
     chars: list[int] = field(default_factory=list)
+    reciprocal: list[float] = field(default_factory=list)  # 1 / rank of the first evidence at k=5 (0: none)
     latency_ms: list[float] = field(default_factory=list)
 
     def rate(self, kind: str = "all", k: int = 5, every: bool = False) -> float | None:
@@ -212,6 +214,8 @@ def score(loaded: Loaded, data_set: DataSet, method: str, recall: Recall = store
                 else:
                     found[k] = baseline.texts(method, question.text, k)
             tally.chars.append(sum(len(t) for t in found[5]))
+            first = [r for r in (_first(found[5], e) for e in question.evidence) if r is not None]
+            tally.reciprocal.append(1.0 / (1 + min(first)) if first else 0.0)
             for k in KS:
                 ranks = [_first(found[k], e) for e in question.evidence]
                 hit = any(r is not None for r in ranks)
@@ -235,7 +239,7 @@ def _pair(tally: Tally, kind: str = "all", every: bool = False) -> str:
 def tables(results: dict[str, dict[str, Tally]], sets: list[DataSet], label: str = "this store") -> str:
     """The overview (one row per set) and the per-kind tables, as Markdown."""
     header = ["set", "role", "questions", f"{label} R@5 / R@10", "dense", "BM25", "fusion (RRF)",
-              f"{label} − fusion, R@5", "characters at k=5 (store / fusion)"]  # fmt: skip
+              f"{label} − fusion, R@5", "MRR@5 (store / fusion)", "characters at k=5 (store / fusion)"]  # fmt: skip
     rows = []
     for data_set in sets:
         tallies = results[data_set.key]
@@ -243,6 +247,7 @@ def tables(results: dict[str, dict[str, Tally]], sets: list[DataSet], label: str
         margin = (store.rate() or 0.0) - (fusion.rate() or 0.0)
         rows.append([data_set.title, data_set.role, store.count(), f"**{_pair(store)}**",
                      *(_pair(tallies[m]) for m in BASELINES), f"{margin:+.3f}",
+                     f"{statistics.mean(store.reciprocal):.3f} / {statistics.mean(fusion.reciprocal):.3f}",
                      f"{statistics.mean(store.chars):.0f} / {statistics.mean(fusion.chars):.0f}"])  # fmt: skip
     parts = [table(header, rows)]
     for data_set in sets:

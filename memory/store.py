@@ -775,6 +775,7 @@ class MemoryStore:
             {i: entries[i].created_at for i, _, _ in winners},
             {i: entries[i].speaker for i, _, _ in winners},
             vectors,
+            {i: entries[i].text for i, _, _ in winners},
             w,
         )
         if not older:

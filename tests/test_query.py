@@ -64,8 +64,12 @@ def test_newer_first_orders_only_the_same_speaker_on_the_same_thing() -> None:
     from memory.ranking import newer_first
 
     job, pet = np.array([1.0, 0.0], dtype=np.float32), np.array([0.0, 1.0], dtype=np.float32)
-    vectors = {"nurse": job, "paramedic": job, "cat": pet, "her job": job}
-    when = {"nurse": 1.0, "cat": 2.0, "paramedic": 3.0, "her job": 4.0, "lore": 0.0}
-    speaker = {"nurse": "user", "cat": "user", "paramedic": "user", "her job": "assistant", "lore": None}
-    order, older = newer_first(["nurse", "lore", "cat", "paramedic", "her job"], when, speaker, vectors)
-    assert order == ["paramedic", "nurse", "lore", "cat", "her job"] and older == {"nurse": "paramedic"}
+    vectors = {"nurse": job, "paramedic": job, "cat": pet, "her job": job, "shift": job}
+    when = {"nurse": 1.0, "cat": 2.0, "paramedic": 3.0, "her job": 4.0, "lore": 0.0, "shift": 5.0}
+    speaker = {"nurse": "user", "cat": "user", "paramedic": "user", "her job": "assistant", "lore": None,
+               "shift": "user"}  # fmt: skip
+    texts = {"nurse": "I work as a nurse.", "cat": "We got a new cat!", "paramedic": "I quit: I'm a paramedic.",
+             "her job": "I started at the docks.", "lore": "She sails.", "shift": "Long shift today."}  # fmt: skip
+    order, older = newer_first(["nurse", "lore", "cat", "paramedic", "her job", "shift"], when, speaker, vectors, texts)
+    # the later shift is about work too, but tells of no change; the persona's job is another speaker's
+    assert order == ["paramedic", "nurse", "lore", "cat", "her job", "shift"] and older == {"nurse": "paramedic"}
