@@ -402,14 +402,14 @@ def misses(loaded: Loaded, data_set: DataSet, k: int = 5) -> str:
     lines = []
     for case in data_set.cases:
         for question in case.questions:
-            recalled = loaded.store.recall(case.persona_id, question.text, k=50, now=case.now)
-            texts = [m.text for m in recalled]
-            ranks = [_first(texts, e) for e in question.evidence]
-            if any(r is not None and r < k for r in ranks):
+            shown = loaded.store.recall(case.persona_id, question.text, k=k, now=case.now)
+            if any(_first([m.text for m in shown], e) is not None for e in question.evidence):
                 continue
+            texts = [m.text for m in loaded.store.recall(case.persona_id, question.text, k=50, now=case.now)]
+            ranks = [_first(texts, e) for e in question.evidence]
             lines.append(f"\n### [{question.kind}] {question.text}  (evidence ranks {ranks})")
             lines += [f"- evidence: {e[:110]}" for e in question.evidence]
-            for m in recalled[:k]:
+            for m in shown:
                 parts = m.breakdown
                 lines.append(f"  - {m.score:.3f} ({parts.relevance:.2f}/{parts.recency:.2f}/{parts.importance:.2f}) "
                              f"{m.kind[:4]} {m.role or ''}: {m.text[:110]}")  # fmt: skip

@@ -253,27 +253,26 @@ def newer_first(
     texts: dict[str, str],
     w: Weights = WEIGHTS,
 ) -> tuple[list[str], dict[str, str]]:
-    """Knowledge updates: ``order`` (ids, best first) with every later memory of a speaker that
-    tells of a change (:func:`tells_update`) put right above an earlier one of the same speaker
-    about the same thing (cosine of their vectors >= ``same_thing``; give no vector for a
-    question, which states nothing). Returns the new order and, for each memory a newer one was
+    """Knowledge updates: ``order`` (ids, best first) with each later memory of a speaker that
+    tells of a change (:func:`tells_update`) put right above the best-ranked earlier one of the
+    same speaker about the same thing (cosine of their vectors >= ``same_thing``; give no vector
+    for a question, which states nothing). One move per memory, none onto a memory that moved or
+    was already updated: no chains. Returns the new order and, for each memory a newer one was
     put above, that newer one's id. Memories without a vector (background) stay where they are."""
-    order = list(order)
     older: dict[str, str] = {}
     if w.same_thing <= 0:
-        return order, older
-    for _ in range(len(order) ** 2):  # each move fixes one pair; more than this is a cycle
-        move = next(
-            ((a, b) for a in range(len(order)) for b in range(a + 1, len(order))
-             if _updates(order[b], order[a], when, speaker, vectors, w.same_thing) and tells_update(texts[order[b]])),
-            None,
-        )  # fmt: skip
-        if move is None:
-            break
-        a, b = move
-        older[order[a]] = order[b]
-        order.insert(a, order.pop(b))
-    return order, older
+        return list(order), older
+    moved: dict[str, str] = {}  # newer -> the best-ranked earlier memory it updates (one move each)
+    for b, newer in enumerate(order):
+        target = next((a for a in order[:b] if a not in moved and a not in older
+                       and _updates(newer, a, when, speaker, vectors, w.same_thing)), None)  # fmt: skip
+        if target is not None and tells_update(texts[newer]):
+            moved[newer] = target
+            older[target] = newer
+    result = [i for i in order if i not in moved]
+    for newer, target in moved.items():
+        result.insert(result.index(target), newer)
+    return result, older
 
 
 def _updates(
