@@ -173,7 +173,7 @@ def prepare(sets: list[DataSet], folder: Path, embed: CachedMiniLM) -> Loaded:
 
 
 def store_recall(store: MemoryStore, persona_id: str, query: str, k: int, now: datetime) -> list[str]:
-    return [m.text for m in store.recall(persona_id, query, k=k, now=now)]
+    return [m.shown for m in store.recall(persona_id, query, k=k, now=now)]
 
 
 @dataclass
@@ -326,9 +326,11 @@ def variants(w: ranking.Weights = ranking.WEIGHTS) -> dict[str, ranking.Weights]
         "− lexical floor (bm25 over the query's best only)": replace(w, lexical_floor=0.0),
         "− the question's side (\"you\": the persona, \"I\": the user)": replace(w, side=0.0),
         "− the time the question names": replace(w, time=0.0),
+        "− a recalled question's answer": replace(w, replies=False),
+        "− newer fact first (orders only)": replace(w, same_thing=0.0),
         "dense + BM25 alone (every other term off)": replace(
             w, near=0.0, far=0.0, date=0.0, importance=0.0, recency_present=0.0, change=0.0, lexical_floor=0.0,
-            side=0.0, time=0.0,
+            side=0.0, time=0.0, replies=False, same_thing=0.0,
         ),
     }  # fmt: skip
 
@@ -343,7 +345,7 @@ def ablation(loaded: Loaded, weights: dict[str, ranking.Weights]) -> str:
     for name, w in weights.items():
 
         def recall(store: MemoryStore, pid: str, query: str, k: int, now: datetime, w=w) -> list[str]:
-            return [m.text for m in store.recall(pid, query, k=k, now=now, weights=w)]
+            return [m.shown for m in store.recall(pid, query, k=k, now=now, weights=w)]
 
         row: list[object] = [name]
         for data_set in order:
@@ -403,9 +405,9 @@ def misses(loaded: Loaded, data_set: DataSet, k: int = 5) -> str:
     for case in data_set.cases:
         for question in case.questions:
             shown = loaded.store.recall(case.persona_id, question.text, k=k, now=case.now)
-            if any(_first([m.text for m in shown], e) is not None for e in question.evidence):
+            if any(_first([m.shown for m in shown], e) is not None for e in question.evidence):
                 continue
-            texts = [m.text for m in loaded.store.recall(case.persona_id, question.text, k=50, now=case.now)]
+            texts = [m.shown for m in loaded.store.recall(case.persona_id, question.text, k=50, now=case.now)]
             ranks = [_first(texts, e) for e in question.evidence]
             lines.append(f"\n### [{question.kind}] {question.text}  (evidence ranks {ranks})")
             lines += [f"- evidence: {e[:110]}" for e in question.evidence]

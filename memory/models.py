@@ -34,6 +34,7 @@ class Memory:
     duplicate_of: str | None = None  # an earlier, near-identical memory (see memory.ranking)
     breakdown: Breakdown | None = None  # set by recall(): the parts of score
     older_than: datetime | None = None  # set by recall(): a newer memory about the same thing, recalled above it
+    reply: str | None = None  # set by recall(): the next turn, when this one asked a question (shortened)
 
     def as_prompt_line(self) -> str:
         """How the memory reads in the prompt: turns say who said it, when, and what they were
@@ -46,7 +47,14 @@ class Memory:
         if self.older_than is not None:  # a knowledge update: the newer memory is the one above
             when += f", older than the {self.older_than:%Y-%m-%d} one"
         line = f"({when}) {said}: {self.text}"
-        return f"{line} (replying to {self.context})" if self.context else line
+        if self.context:
+            line += f" (replying to {self.context})"
+        return f"{line} (answered: {self.reply})" if self.reply else line
+
+    @property
+    def shown(self) -> str:
+        """What recall gives of this memory: its text, and the reply to it when it asked."""
+        return f"{self.text}\n{self.reply}" if self.reply else self.text
 
 
 @dataclass(frozen=True)

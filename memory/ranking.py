@@ -109,6 +109,7 @@ class Weights:
     time: float = TIME
     time_slack_days: float = TIME_SLACK_DAYS
     same_thing: float = SAME_THING
+    replies: bool = True  # a recalled question comes with its answer (MemoryStore._replies)
     body: float = COLUMNS["body"]
     speaker: float = COLUMNS["speaker"]
     near: float = COLUMNS["near"]

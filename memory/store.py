@@ -53,6 +53,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _INCLUDE = ["documents", "metadatas"]
 #: Characters of the previous turn kept with a turn as its ``context``.
 CONTEXT_CHARS = 160
+#: Characters of the answer recall gives with a turn that asked a question (``Memory.reply``).
+REPLY_CHARS = 300
 _BATCH = 64  # memories embedded and written per Chroma call
 _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
 _ROLE_LABEL = {"user": "the user", "assistant": "you"}
@@ -742,14 +744,34 @@ class MemoryStore:
                 first, last = passage([text for _, _, text in rows], [order.index(p) for p in places])
                 texts[memory_id] = " ".join(text for _, _, text in rows[first : last + 1])
         winners, older = self._newer_first(collection, entries, winners, w)
+        replies = self._replies(index, entries, [i for i, _, _ in winners], excluded) if w.replies else {}
         return [
             replace(
                 _memory(i, texts[i], entries[i].metadata(), round(total, 4)),
                 breakdown=parts,
                 older_than=datetime.fromtimestamp(entries[older[i]].created_at, UTC) if i in older else None,
+                reply=replies.get(i),
             )
             for i, total, parts in winners
         ]
+
+    @staticmethod
+    def _replies(
+        index: LexicalIndex, entries: dict[str, Entry], winners: builtins.list[str], excluded: set[str]
+    ) -> dict[str, str]:
+        """For each recalled turn that asked a question, the next turn of its conversation when
+        another speaker said it: a question is worth little in the prompt without its answer.
+        Not when that answer is recalled itself or already in the prompt (``excluded``)."""
+        asking = [i for i in winners if entries[i].kind == "turn" and entries[i].text.rstrip().endswith("?")]
+        if not asking:
+            return {}
+        after = {i: a for i, (_, a, _) in index.adjacent(asking).items() if a and a not in excluded}
+        answers = index.entries(builtins.list(set(after.values()) - set(winners)))
+        return {
+            i: _shorten(answers[a].text, REPLY_CHARS)
+            for i, a in after.items()
+            if a in answers and answers[a].speaker != entries[i].speaker and answers[a].text.strip()
+        }
 
     def _newer_first(
         self,

@@ -74,12 +74,17 @@ def test_answer_is_recalled_with_its_question(store: MemoryStore) -> None:
         ("assistant", "Stormy seas suit you."),
     ]
     ids = chat(store, "mara", "c1", T0, lines)
-    answer = ids[5]
-    # the question itself comes first (the ranking no longer lifts the turn after a question:
-    # on the held-out sets that bought nothing), the answer is among the first three, and in the
-    # prompt it says what it answered
-    recalled = store.recall("mara", "What inspired the user's painting?", k=3, now=T0)
-    assert answer in [m.id for m in recalled]
+    question, answer = ids[4], ids[5]
+    # the question is the best match, and it comes with the reply it got
+    (recalled,) = store.recall("mara", "What inspired the user's painting?", k=1, now=T0)
+    assert recalled.id == question and recalled.reply == "A visit to the lighthouse at Cape Morrow during a storm."
+    assert recalled.as_prompt_line().endswith("(answered: A visit to the lighthouse at Cape Morrow during a storm.)")
+    assert recalled.shown == f"{recalled.text}\n{recalled.reply}"
+    # not when the answer is recalled itself, nor when it is in the prompt already
+    both = store.recall("mara", "What inspired the user's painting? The lighthouse at Cape Morrow", k=2, now=T0)
+    assert {m.id for m in both} == {question, answer} and all(m.reply is None for m in both)
+    (alone,) = store.recall("mara", "What inspired the user's painting?", k=1, now=T0, exclude=[answer])
+    assert alone.id == question and alone.reply is None
     (turn,) = store.get([answer], "mara")
     assert turn.text == "A visit to the lighthouse at Cape Morrow during a storm."  # own text only
     assert turn.context == "you: That painting of yours is lovely. What inspired it?"
