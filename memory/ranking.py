@@ -1,55 +1,78 @@
-"""How recalled memories are ranked: relevance, importance and, for updates, recency, in one place.
+"""How recalled memories are ranked, in one place.
 
 Candidates come from two retrievers, each asked for ``CANDIDATES`` (or more) memories: Chroma's
 nearest neighbours of the query embedding (dense, all-MiniLM-L6-v2 over "speaker: text") and
-bm25 over the stemmed words of the query (lexical, :mod:`memory.lexical`). Every candidate
-gets both scores, then::
+bm25 over the stemmed words of the query (lexical, :mod:`memory.lexical`). The query is read
+first (:mod:`memory.query`): whose memories it asks about and the time it names; words that
+only name a time ("the weekend before last") are not searched. Every candidate gets::
 
     base    = DENSE   * cosine(query, memory)                               about 0.1 .. 0.8
             + LEXICAL * bm25 / max(best bm25 of this query, LEXICAL_FLOOR)  0 .. 1
             + IMPORTANCE * importance(text)                                 0 .. 1, see below
     score   = base
+            + SIDE if the memory is of the side the question asks about ("you" / "I")
+            + TIME * in_time(created_at, the time the question names)       0 .. 1
             + PINNED if the user pinned the memory
     (a query about the present: + RECENCY_PRESENT * 0.5 ** (age / PRESENT_HALF_LIFE_DAYS), + CHANGE
     for a memory that announces a change)
 
-Why these terms and weights. Each term is switched off in turn on the held-out sets (the LoCoMo
-held-out half and the blind persona chats, ``python -m bench.heldout --ablation``; see
-bench/results.md), and a term that does not buy recall there is removed: a general recency term
+then the best k are chosen (near-duplicates once, background sentences of one paragraph merged
+into one passage), a newer memory about the same thing is put above an older one
+(:func:`newer_first`), and a question comes with its answer (``Memory.reply``).
+
+Why these terms and weights. Each term was switched off in turn on the held-out sets (the
+LoCoMo held-out half and the blind persona chats, ``python -m bench.heldout --ablation``;
+bench/results.md), and what did not buy recall there was removed: a general recency term
 (held-out R@5 +0.005 and +0.000 without it) and a turn inheriting part of its neighbours' score,
-most of all from the question it answers (−0.009 and +0.000; R@10 −0.014 and +0.033) went.
+most of all from the question it answers (−0.009 and +0.000; R@10 −0.014 and +0.033). What stays,
+with held-out R@5 without it (LoCoMo held-out / blind), in the latest ablation:
 
 - Dense and lexical are complementary: the embedding finds paraphrases ("pastry chef" for "what
   does she do for a living"), bm25 finds names, numbers and rare words the small model blurs.
-  Without bm25, held-out R@5 falls by 0.36 on LoCoMo (names) and 0.02 on the blind chats;
-  without the embedding by 0.02 and 0.19. Raw cosine is used (its spread is similar from query
-  to query); bm25 has no fixed scale, so it is divided by the query's best bm25, but never by
-  less than LEXICAL_FLOOR, so that in a small store, where every word is "rare", one shared word
-  cannot outweigh meaning (without the floor: +0.001 on LoCoMo, −0.033 on the blind chats).
+  Without bm25: −0.302 / +0.044 (LoCoMo asks by name; the blind chats, worded unlike their
+  memories, do better without it: the one term that costs on a held-out set, kept for the
+  other); without the embedding: −0.041 / −0.189. Raw cosine is used (its spread is similar from
+  query to query); bm25 has no fixed scale, so it is divided by the query's best bm25, but never
+  by less than LEXICAL_FLOOR, so that in a small store, where every word is "rare", one shared
+  word cannot outweigh meaning (without the floor: −0.005 / −0.033).
 - The lexical index weights a turn's own words (and its speaker) 1, the turns right before and
   after it 0.5, two more turns either side 0.2 and its date in words 0.5 (``COLUMNS``): in a
-  dialogue a reply ("Yes, last Friday!") is about what it answers. Held-out R@5 without the
-  neighbours: −0.053 and −0.067; without the date: −0.017 and −0.011.
+  dialogue a reply ("Yes, last Friday!") is about what it answers. Without the neighbours:
+  −0.045 / −0.067; without the date: −0.004 / +0.000 (the time range below does most of its
+  work now).
 - Importance is a cheap, LLM-free signal (``importance``): half for how many content words a
   text has (saturating at 10), half for telling rather than asking. It keeps "Thanks!", "lol
   same" or "What inspired it?" below informative turns of equal relevance. Small weight (up to
-  0.15): a tie-breaker, not a reason to recall (held-out R@5 without it: −0.004 and −0.011).
-- Knowledge updates: when the query asks about the present ("now", "currently", "still", "these
-  days", ...) recency is worth up to RECENCY_PRESENT, halving every PRESENT_HALF_LIFE_DAYS (a
-  season: a job taken three months ago is still the present), and a memory that announces a
-  change ("moved", "quit", "no longer", "started", ...) gets CHANGE more. That is how "I moved to
-  Denver" beats an older and lexically closer "I live in Boston" for "where do I live now?".
-  Background counts as fresh (it is the persona's lore, not an event).
-- Knowledge updates when the question does not say "now" ("Where do I work?" after a change
-  of job): among the memories recalled, a later one of the same speaker that tells of a change
+  0.15): a tie-breaker, not a reason to recall (−0.013 / +0.000).
+- The question's side (SIDE): "What did *you* suggest?" is about the persona's turns (and, unless
+  it asks what was said, its background), "Where do *I* work?" about the user's
+  (:func:`memory.query.side`): +0.000 / −0.067 (LoCoMo asks about people by name).
+- The time the question names (TIME, ``in_time``: full inside the range, fading over
+  TIME_SLACK_DAYS either side, since an event is often told days later): −0.006 / −0.022.
+- Knowledge updates when the query asks about the present ("now", "currently", "still", "these
+  days", ...): recency worth up to RECENCY_PRESENT, halving every PRESENT_HALF_LIFE_DAYS, and
+  CHANGE more for a memory that announces a change ("moved", "quit", "no longer", ...). No
+  held-out question says "now" (the blind brief forbade it), so no set measures it (+0.000
+  everywhere); kept because it is what puts "I moved to Denver" above "I live in Boston" for
+  "where do I live now?" when the two are too unlike for :func:`newer_first`.
+- Knowledge updates without "now" ("Where do I work?" after a change of job): among the
+  memories recalled, a later one of the same speaker that tells of a change
   (:func:`tells_update`: moved, swapped, instead, finally, called it a day, ...) and is about
   the same thing as an earlier one (cosine of their vectors >= SAME_THING) is put right above
-  it, and the prompt shows the earlier one as older (:func:`newer_first`;
-  ``Memory.older_than``). It changes the order of what is recalled, not what is: R@k is the
-  same with or without it. Held-out: the newer fact first within 5 in 7 of 15 blind updates
-  instead of 4 (MRR@5 +0.010), LoCoMo held-out MRR@5 −0.009 (99 of 778 lists reordered;
-  without the change words, on the tuning half, 554 of 762 were and MRR@5 fell by 0.12).
-- Pinned memories get a flat bonus about the size of a strong lexical match: the user said so.
+  it, and the prompt shows the earlier one as older (``Memory.older_than``). It changes the
+  order of what is recalled, not what is (R@k the same with or without it): the newer fact
+  first within 5 in 7 of 15 blind updates instead of 4 (MRR@5 +0.010), LoCoMo held-out MRR@5
+  −0.009 (99 of 778 lists reordered; without the change words, on the tuning half, 554 of 762
+  were and MRR@5 fell by 0.12).
+- A recalled question comes with the answer it got (``MemoryStore._replies``): −0.017 / +0.000,
+  at about 80 characters more per query.
+- Pinned memories get a flat bonus about the size of a strong lexical match: the user said so
+  (no set pins anything).
+
+Tried on the tuning sets and dropped: diversity among the k (MMR), splitting a question into its
+parts, the side as a prefix of the embedded query, a turn's vector carrying its previous
+turn's, and pulling in later news about a recalled statement (tuning chats +0.02 R@5, LoCoMo
+tuning MRR@5 −0.05).
 
 Near-duplicates are flagged ``duplicate_of`` when stored (turns; a near-identical background chunk
 is not stored at all), and only the best of a group is recalled. Near-identical means both:
