@@ -2,6 +2,8 @@
 
 - :mod:`bench.locomo`: evidence recall on LoCoMo (shared/benchmarks/locomo10).
 - :mod:`bench.persona_chats`: the same metric on our own small persona chats (bench/fixtures).
+- :mod:`bench.heldout`: the store beside plain baselines (dense, BM25, their fusion) on the tuning
+  sets and on the held-out ones (the LoCoMo held-out half, the blind persona chats).
 - :mod:`bench.scale`: recall latency and ingest speed at 1k / 10k / 100k memories.
 - :mod:`bench.path`: the reply path (time to first token, streaming) against the bare server.
 - :mod:`bench.pages`: long conversations and big stores through Streamlit's AppTest.

@@ -11,7 +11,7 @@ import argparse
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from bench import browser, locomo, machine, pages, path, persona_chats, scale, summary, write_section
+from bench import browser, heldout, locomo, machine, pages, path, persona_chats, scale, summary, write_section
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
     modules = (
         ("persona-chats", persona_chats),
         ("locomo", locomo),
+        ("heldout", heldout),
         ("scale", scale),
         ("path", path),
         ("pages", pages),

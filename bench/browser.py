@@ -298,8 +298,15 @@ def run(quick: bool = False) -> Report:
         + f"\n\nFigure 5: start-up, `streamlit run` → chat input visible in Chromium (warm install, {starts} starts "
         "each after one unmeasured start); ms, p50 / p95.\n\n"
         + table(
-            ["store", "→ /_stcore/health ok", "→ chat input visible", "target", "→ conversation shown",
-             "running app: page opened → conversation shown"], startup_rows
+            [
+                "store",
+                "→ /_stcore/health ok",
+                "→ chat input visible",
+                "target",
+                "→ conversation shown",
+                "running app: page opened → conversation shown",
+            ],
+            startup_rows,
         )
         + "\n"
     )

@@ -120,7 +120,7 @@ def evaluate(store: MemoryStore, dialogue: Dialogue, score: Score) -> None:
         started = time.perf_counter()
         recalled = store.recall(persona, question.text, k=10, now=now)
         score.latency_ms.append((time.perf_counter() - started) * 1000)
-        texts = [m.text for m in recalled]
+        texts = [m.shown for m in recalled]  # with the reply to a question, as the prompt gets it
         score.chars.append(sum(len(t) for t in texts[:5]))
         for k in (5, 10):
             hit = any(evidence in text for evidence in question.evidence for text in texts[:k])

@@ -51,7 +51,7 @@ def run(quick: bool = False, fixture: Path = FIXTURE) -> Report:
             for question in persona["questions"]:
                 for evidence in [*question["evidence"], question.get("older", "")]:
                     assert any(evidence in text for text in stored), f"not in the fixture: {evidence!r}"
-                texts = [m.text for m in store.recall(pid, question["q"], k=10, now=now)]
+                texts = [m.shown for m in store.recall(pid, question["q"], k=10, now=now)]
                 chars.append(sum(len(t) for t in texts[:5]))
                 ranks = [r for r in (_rank(texts, e) for e in question["evidence"]) if r is not None]
                 for k in (5, 10):

@@ -26,8 +26,9 @@ still unchanged, is replaced by the backup's copy, and so is the one user person
 its default); the user personas' choices per conversation are merged (the ones this folder lacks
 are added).
 
-Schema migrations (none exist yet) must call :func:`backup_before_migration` before they change
-anything, and not run if it fails; it writes ``<backups>/<time>-before-<migration>.zip``.
+Schema migrations that rewrite stored data (none do yet: 1 -> 2 only adds sentence records)
+must call :func:`backup_before_migration` before they change anything, and not run if it
+fails; it writes ``<backups>/<time>-before-<migration>.zip``.
 """
 
 from __future__ import annotations
@@ -47,16 +48,17 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
-from memory.models import StoredRecord
+from memory.models import SCHEMA, StoredRecord
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
 
 FORMAT = "persona-chat-backup"
 FORMAT_VERSION = 1
-#: The shape of the stored data (Chroma metadata, persona files). A migration that changes it
-#: bumps this, after :func:`backup_before_migration`.
-SCHEMA_VERSION = 1
+#: The shape of the stored data (Chroma metadata, persona files): the records' schema. A
+#: migration that rewrites stored data must call :func:`backup_before_migration` first. Every
+#: version from 1 up is readable (version 1 background chunks are recalled as they are).
+SCHEMA_VERSION = SCHEMA
 MANIFEST = "manifest.json"
 MEMORIES = "memories.jsonl"
 CONVERSATIONS = "conversations.json"
@@ -369,7 +371,7 @@ def _manifest(manifest: Any) -> dict[str, Any]:
         raise BackupError(f"its {MANIFEST} has no format or schema version.")
     if version > FORMAT_VERSION or schema > SCHEMA_VERSION:
         raise BackupError("it was written by a newer version of this app: update the app, then restore it.")
-    if schema < SCHEMA_VERSION:
+    if schema < 1:
         raise BackupError(f"its data is of schema version {schema}, which this version ({SCHEMA_VERSION}) cannot read.")
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(

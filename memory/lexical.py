@@ -19,7 +19,7 @@ index file next to the embedded store would not exist in client/server mode; ``b
 but cannot add or remove a document without re-indexing everything, and a chat adds one with
 every message.
 
-Each turn is indexed with its context, weighted per field (see :data:`memory.ranking.COLUMNS`):
+Each turn is indexed with its context, weighted per field (see :class:`memory.ranking.Weights`):
 its own text, who said it, the turns just before and after it in the same conversation, two more
 turns either side, and its date in words ("8 May 2023"). Only the turn's own text is ever
 returned; the context just helps a reply like "Yes, last Friday!" be found by what it answers.
@@ -101,6 +101,8 @@ class Entry:
     # them without parsing the whole JSON in Python)
     pinned: bool = False
     duplicate_of: str | None = None
+    group: str | None = None  # a background sentence's paragraph (its hash)
+    position: int | None = None  # its place in the paragraph
 
     def metadata(self) -> dict[str, Any]:
         return json.loads(self.meta)
@@ -147,8 +149,9 @@ class LexicalIndex:
             CREATE TABLE docs(
                 rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,
                 text TEXT NOT NULL, created_at REAL NOT NULL, conversation_id TEXT, speaker TEXT,
-                meta TEXT NOT NULL DEFAULT '{}');
+                meta TEXT NOT NULL DEFAULT '{}', grp TEXT, pos INTEGER);
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
+            CREATE INDEX docs_group ON docs(grp, pos);
             CREATE INDEX docs_newest ON docs(created_at);
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
             CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance');
@@ -168,7 +171,7 @@ class LexicalIndex:
         self._date_len = np.zeros(size, dtype=np.float64)
         self._near = np.full((2 * FAR, size), -1, dtype=np.int64)  # neighbours, nearest first, before/after
         self._asks = np.zeros(size, dtype=bool)  # the row's text has a question mark
-        self._lengths: npt.NDArray[np.float64] | None = None
+        self._lengths: dict[tuple[bool, bool, bool], npt.NDArray[np.float64]] = {}  # by fields counted
 
     def __len__(self) -> int:
         with self._lock:
@@ -220,14 +223,14 @@ class LexicalIndex:
                 self._own.setdefault(term, []).append(rowid)
             for term in self._numbers(date):
                 self._dated.setdefault(term, []).append(rowid)
-        self._lengths = None
+        self._lengths = {}
 
     def _drop(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:
             self._ids.pop(rowid, None)
             self._alive[rowid] = False
             self._near[:, rowid] = -1
-        self._lengths = None
+        self._lengths = {}
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -315,8 +318,12 @@ class LexicalIndex:
 
     def _insert(self, entries: Iterable[Entry]) -> None:
         self._db.executemany(
-            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.meta) for e in entries],
+            "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta, grp, pos) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.id, e.kind, e.text, e.created_at, e.conversation_id, e.speaker, e.meta, e.group, e.position)
+                for e in entries
+            ],
         )
 
     def _delete_rows(self, ids: Sequence[str]) -> set[int]:
@@ -357,7 +364,7 @@ class LexicalIndex:
             for side, found_rows in ((0, before), (FAR, after)):
                 for n, other in enumerate(found_rows):
                     self._near[side + n, rowid] = other
-        self._lengths = None
+        self._lengths = {}
 
     def _neighbours(self, conversation_id: str | None, created_at: float, rowid: int, op: str, order: str) -> list[int]:
         return [
@@ -371,20 +378,23 @@ class LexicalIndex:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _weights(self) -> npt.NDArray[np.float64]:
+    @staticmethod
+    def _weights(w: ranking.Weights) -> npt.NDArray[np.float64]:
         """Context weight of each neighbour slot (NEAR slots weigh ``near``, the rest ``far``)."""
-        near, far = ranking.COLUMNS["near"], ranking.COLUMNS["far"]
-        return np.array([near if n % FAR < NEAR else far for n in range(2 * FAR)])
+        return np.array([w.near if n % FAR < NEAR else w.far for n in range(2 * FAR)])
 
-    def _row_lengths(self) -> npt.NDArray[np.float64]:
-        """Words in each row over all its fields (own, speaker, date, neighbours)."""
-        if self._lengths is None:
-            lengths = self._own_len + self._date_len
-            for slot in self._near:
-                has = slot >= 0
-                lengths[has] += self._own_len[slot[has]]
-            self._lengths = lengths
-        return self._lengths
+    def _row_lengths(self, w: ranking.Weights) -> npt.NDArray[np.float64]:
+        """Words in each row over the fields that count (own and speaker; date and neighbours
+        unless their weight is 0)."""
+        key = (w.near > 0, w.far > 0, w.date > 0)
+        if key not in self._lengths:
+            lengths = self._own_len + (self._date_len if w.date > 0 else 0.0)
+            for weight, slot in zip(self._weights(w), self._near, strict=True):
+                if weight > 0:
+                    has = slot >= 0
+                    lengths[has] += self._own_len[slot[has]]
+            self._lengths[key] = lengths
+        return self._lengths[key]
 
     def _live(self, field: str, term: int) -> npt.NDArray[np.int64]:
         """The live rows having ``term`` in ``field`` ("own" or "date"), once per use."""
@@ -396,11 +406,16 @@ class LexicalIndex:
         return cached[self._alive[cached]]
 
     def search(
-        self, query: str, limit: int, conversation_id: str | None = None, exclude: Sequence[str] = ()
+        self,
+        query: str,
+        limit: int,
+        conversation_id: str | None = None,
+        exclude: Sequence[str] = (),
+        weights: ranking.Weights = ranking.WEIGHTS,
     ) -> dict[str, float]:
         """Up to ``limit`` ids matching any of the query's words, best first, with their bm25
         score (higher is better). ``conversation_id`` keeps background plus that conversation;
-        ``exclude`` leaves these ids out."""
+        ``exclude`` leaves these ids out; ``weights`` gives the fields' weights."""
         words = query_terms(query)
         if not words or limit <= 0:
             return {}
@@ -409,19 +424,21 @@ class LexicalIndex:
                 return {}
             terms = {self._terms[w] for w in self._stems([" ".join(words)])[0] if w in self._terms}
             size = len(self._alive)
-            lengths = self._row_lengths()
+            lengths = self._row_lengths(weights)
             alive = self._alive
             total = int(alive.sum())
             average = float(lengths[alive].mean()) or 1.0
-            weights = self._weights()
-            own, speaker_w, date_w = ranking.COLUMNS["body"], ranking.COLUMNS["speaker"], ranking.COLUMNS["date"]
+            own, speaker_w, date_w = weights.body, weights.speaker, weights.date
+            slots = self._weights(weights)
             scores = np.zeros(size)
             for term in terms:
                 rows = self._live("own", term)
                 dated = self._live("date", term)
                 targets = [rows, dated]
                 counts = [np.full(len(rows), max(own, speaker_w)), np.full(len(dated), date_w)]
-                for slot, weight in zip(self._near, weights, strict=True):
+                for slot, weight in zip(self._near, slots, strict=True):
+                    if weight <= 0:
+                        continue
                     around = slot[rows]
                     around = around[around >= 0]
                     targets.append(around)
@@ -457,11 +474,22 @@ class LexicalIndex:
         with self._lock:
             rows = self._select(
                 "SELECT id, kind, text, created_at, conversation_id, speaker, meta, "
-                "coalesce(json_extract(meta, '$.pinned'), 0), json_extract(meta, '$.duplicate_of') "
+                "coalesce(json_extract(meta, '$.pinned'), 0), json_extract(meta, '$.duplicate_of'), grp, pos "
                 "FROM docs WHERE id IN ({})",
                 ids,
             )
-        return {r[0]: Entry(*r[:7], bool(r[7]), r[8]) for r in rows}
+        return {r[0]: Entry(*r[:7], bool(r[7]), *r[8:]) for r in rows}
+
+    def paragraphs(self, groups: Iterable[str]) -> dict[str, list[tuple[int, str, str]]]:
+        """The stored sentences of these paragraphs: (place, id, text), in order."""
+        wanted = list(dict.fromkeys(groups))
+        found: dict[str, list[tuple[int, str, str]]] = {g: [] for g in wanted}
+        with self._lock:
+            for group, position, memory_id, text in self._select(
+                "SELECT grp, pos, id, text FROM docs WHERE grp IN ({}) ORDER BY grp, pos", wanted
+            ):
+                found[group].append((position, memory_id, text))
+        return found
 
     def adjacent(self, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, bool]]:
         """For each turn: (the turn before it, the turn after it, whether the one before asked a

@@ -8,6 +8,12 @@ from typing import Literal
 
 from memory.ranking import Breakdown
 
+#: The records' schema, stamped as ``v`` on every record written. 1 (no ``v``): background in
+#: chunks of up to 600 characters. 2: background one sentence per record, with ``paragraph`` (a
+#: hash of it) and ``sentence`` (its place), given back by recall as a passage of its paragraph.
+#: Version 1 records stay readable; see ``MemoryStore._replace_v1_chunks``. Backups carry it too.
+SCHEMA = 2
+
 Kind = Literal["background", "turn"]
 
 
@@ -33,6 +39,8 @@ class Memory:
     context: str | None = None  # the turn it answered ("Speaker: text", shortened), if any
     duplicate_of: str | None = None  # an earlier, near-identical memory (see memory.ranking)
     breakdown: Breakdown | None = None  # set by recall(): the parts of score
+    older_than: datetime | None = None  # set by recall(): a newer memory about the same thing, recalled above it
+    reply: str | None = None  # set by recall(): the next turn, when this one asked a question (shortened)
 
     def as_prompt_line(self) -> str:
         """How the memory reads in the prompt: turns say who said it, when, and what they were
@@ -41,8 +49,18 @@ class Memory:
             return self.text
         default = "You said" if self.role == "assistant" else "The user said"
         said = f"{self.speaker} said" if self.speaker else default
-        line = f"({self.created_at:%Y-%m-%d}) {said}: {self.text}"
-        return f"{line} (replying to {self.context})" if self.context else line
+        when = f"{self.created_at:%Y-%m-%d}"
+        if self.older_than is not None:  # a knowledge update: the newer memory is the one above
+            when += f", older than the {self.older_than:%Y-%m-%d} one"
+        line = f"({when}) {said}: {self.text}"
+        if self.context:
+            line += f" (replying to {self.context})"
+        return f"{line} (answered: {self.reply})" if self.reply else line
+
+    @property
+    def shown(self) -> str:
+        """What recall gives of this memory: its text, and the reply to it when it asked."""
+        return f"{self.text}\n{self.reply}" if self.reply else self.text
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 One Chroma collection per persona (named from a hash of the persona id, since Chroma limits
 collection names), cosine space, embeddings computed offline by :class:`OfflineMiniLM`.
 Each record's metadata: ``persona_id, kind, role, conversation_id, created_at`` (epoch seconds),
-``pinned``, ``source``, ``recalled`` and ``lore`` (JSON), ``interrupted``, and for turns ``speaker`` (a name,
-when known), ``context`` (the turn it answered, shortened) and ``duplicate_of``.
+``pinned``, ``source``, ``recalled`` and ``lore`` (JSON), ``interrupted``, ``v`` (the schema, see
+:data:`SCHEMA`), for turns ``speaker`` (a name, when known), ``context`` (the turn it answered,
+shortened) and ``duplicate_of``, and for background sentences ``paragraph`` and ``sentence``.
 
 The document is always the memory's own text (what the UI shows and edits); the embedding is
 computed by the store from "speaker: text" for turns. Lexical search is an in-process BM25 mirror
@@ -38,18 +39,22 @@ from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
 from memory import ranking
-from memory.chunking import chunk_text
+from memory.chunking import chunk_text, paragraphs, passage, sentences
 from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
-from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
+from memory.models import SCHEMA, Conversation, Kind, Memory, NewTurn, StoredRecord
+from memory.query import Question
+from memory.query import read as read_question
 
 COLLECTION_PREFIX = "persona-"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INCLUDE = ["documents", "metadatas"]
 #: Characters of the previous turn kept with a turn as its ``context``.
 CONTEXT_CHARS = 160
+#: Characters of the answer recall gives with a turn that asked a question (``Memory.reply``).
+REPLY_CHARS = 300
 _BATCH = 64  # memories embedded and written per Chroma call
 _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
 _ROLE_LABEL = {"user": "the user", "assistant": "you"}
@@ -132,7 +137,20 @@ def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
         meta=json.dumps(meta, ensure_ascii=False),
         pinned=bool(meta.get("pinned", False)),
         duplicate_of=meta.get("duplicate_of"),
+        group=meta.get("paragraph"),
+        position=meta.get("sentence"),
     )
+
+
+def _side(entry: Entry, asked: Question) -> bool:
+    """Whether a memory is of the side a question asks about: the user's turns for "I", the
+    persona's turns and background for "you" (only its turns when it asks what "you" said)."""
+    if asked.about is None:
+        return False
+    if entry.kind == "background":
+        return asked.about == "persona" and not asked.said
+    role = (entry.metadata().get("role") if entry.speaker not in ("user", "assistant") else entry.speaker) or ""
+    return (role == "user") == (asked.about == "user")
 
 
 def storable(text: str) -> str:
@@ -322,52 +340,83 @@ class MemoryStore:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> builtins.list[str]:
-        """Store ``text`` as background chunks; returns their ids. Idempotent: a chunk already
-        stored for this persona is not stored again (its id is a hash of its text), nor is one
-        near-identical to a stored chunk (its id is then the stored chunk's). ``progress(done,
-        total)`` is called as chunks are embedded."""
-        chunks = chunk_text(storable(text))
-        ids = [f"bg-{_digest(persona_id, chunk)}" for chunk in chunks]
-        unique = dict(zip(ids, chunks, strict=True))
+        """Store ``text`` as background, one record per sentence (each knows its paragraph and
+        its place in it, see :mod:`memory.chunking`); returns their ids. Idempotent: a sentence
+        already stored for this persona is not stored again (its id is a hash of its paragraph,
+        place and text), nor is one near-identical to a stored one (its id is then the stored
+        one's). ``progress(done, total)`` is called as sentences are embedded. Version 1 chunks of
+        the same text are replaced (:meth:`_replace_v1_chunks`)."""
+        units: dict[str, tuple[str, dict[str, Any]]] = {}
+        ids: builtins.list[str] = []
+        for paragraph in paragraphs(storable(text)):
+            group = _digest(persona_id, paragraph)
+            for n, sentence in enumerate(sentences(paragraph)):
+                unit_id = f"bg-{_digest(persona_id, group, str(n), sentence)}"
+                units.setdefault(unit_id, (sentence, {"paragraph": group, "sentence": n}))
+                ids.append(unit_id)
         collection = self._collection(persona_id)
         index = self._mirror(persona_id, collection)
         existing: set[str] = set()
-        for start in range(0, len(unique), _PAGE):
-            existing |= set(collection.get(ids=builtins.list(unique)[start : start + _PAGE], include=[])["ids"])
-        new = {i: c for i, c in unique.items() if i not in existing}
+        for start in range(0, len(units), _PAGE):
+            existing |= set(collection.get(ids=builtins.list(units)[start : start + _PAGE], include=[])["ids"])
+        new = {i: u for i, u in units.items() if i not in existing}
         same: dict[str, str] = {}
-        done = len(unique) - len(new)
+        done = len(units) - len(new)
         if progress:
-            progress(done, len(unique))
+            progress(done, len(units))
         items = builtins.list(new.items())
         for start in range(0, len(items), _BATCH):
             batch = items[start : start + _BATCH]
             batch_ids = [i for i, _ in batch]
-            vectors = self._vectors([c for _, c in batch])
-            duplicates = self._duplicates(collection, index, batch_ids, [c for _, c in batch], "background", vectors)
+            texts = [sentence for _, (sentence, _) in batch]
+            vectors = self._vectors(texts)
+            duplicates = self._duplicates(collection, index, batch_ids, texts, "background", vectors)
             same.update(duplicates)
             keep = [n for n, i in enumerate(batch_ids) if i not in duplicates]
             if keep:
-                meta: dict[str, Any] = {
+                common: dict[str, Any] = {
                     "persona_id": persona_id,
                     "kind": "background",
                     "created_at": _now().timestamp(),
                     "pinned": False,
+                    "v": SCHEMA,
                 }
                 if source:
-                    meta["source"] = source
+                    common["source"] = source
+                metas = [{**common, **batch[n][1][1]} for n in keep]
                 collection.add(
                     ids=[batch_ids[n] for n in keep],
-                    documents=[batch[n][1] for n in keep],
-                    metadatas=[dict(meta) for _ in keep],
+                    documents=[texts[n] for n in keep],
+                    metadatas=metas,
                     embeddings=vectors[keep],
                 )
-                index.upsert([_entry(batch_ids[n], batch[n][1], meta) for n in keep])
+                index.upsert([_entry(batch_ids[n], texts[n], meta) for n, meta in zip(keep, metas, strict=True)])
                 self._touch(persona_id, collection, index)
             done += len(batch)
             if progress:
-                progress(done, len(unique))
+                progress(done, len(units))
+        self._replace_v1_chunks(persona_id, collection, index, text)
         return [same.get(i, i) for i in ids]
+
+    def _replace_v1_chunks(self, persona_id: str, collection: Collection, index: LexicalIndex, text: str) -> None:
+        """Migration 1 -> 2: a store written before sentence records holds this background as
+        chunks of up to 600 characters (:func:`memory.chunking.chunk_text`, ids from their text).
+        Once the sentences are stored, those chunks of the same text are deleted. Chunks of any
+        other text, and chunks the user edited or pinned, are left alone and still recalled, whole:
+        nothing the user did is undone, so this needs no backup before it."""
+        chunks = {f"bg-{_digest(persona_id, chunk)}": chunk for chunk in chunk_text(storable(text))}
+        found = index.entries(builtins.list(chunks))
+        stale = [
+            i
+            for i, chunk in chunks.items()
+            if (entry := found.get(i)) is not None
+            and entry.kind == "background"
+            and "v" not in entry.metadata()
+            and entry.text == chunk
+            and not entry.pinned
+        ]
+        if stale:
+            self.delete_many(persona_id, stale)
 
     def add_turn(
         self,
@@ -462,6 +511,7 @@ class MemoryStore:
                 "conversation_id": conversation_id,
                 "created_at": moments[n].timestamp(),
                 "pinned": False,
+                "v": SCHEMA,
             }
             if turn.speaker:
                 meta["speaker"] = turn.speaker
@@ -624,17 +674,24 @@ class MemoryStore:
         conversation_id: str | None = None,
         now: datetime | None = None,
         exclude: Iterable[str] = (),
+        *,
+        weights: ranking.Weights | None = None,
     ) -> builtins.list[Memory]:
         """The ``k`` memories most worth putting in front of the model, best first.
 
         ``conversation_id`` limits the turns considered to that conversation (background is
         always considered); ``exclude`` skips ids already in the prompt (the recent history).
-        Candidates come from dense and lexical search; ranking: see :mod:`memory.ranking`.
+        Candidates come from dense and lexical search; ranking: see :mod:`memory.ranking`
+        (``weights``: other weights than :data:`memory.ranking.WEIGHTS`, for the benchmarks).
         """
         if k <= 0 or not query.strip():
             return []
+        w = weights or ranking.WEIGHTS
+        moment = _as_utc(now or _now())
+        asked = read_question(query, moment)
+        search = asked.search
         # the query is embedded on another core while the lexical side is read
-        embedding = self._query_worker.submit(self._query_vector, query)
+        embedding = self._query_worker.submit(self._query_vector, search) if w.dense else None
         collection = self._collection(persona_id)
         size = collection.count()
         if size == 0:
@@ -645,62 +702,158 @@ class MemoryStore:
         where = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
-        lexical = index.search(query, candidates, conversation_id, builtins.list(excluded))
-        # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
-        stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
-        vector = embedding.result()
-        # Chroma gives ids and distances only: the candidates' texts and metadata come from the
-        # mirror (Chroma's copies of them took a third of recall's time). It cannot leave ids out
-        # of a query, so it is asked for as many more as are excluded.
-        dense = collection.query(
-            query_embeddings=[vector],
-            n_results=min(size, candidates + len(excluded)),
-            where=where,
-            include=["distances"],
+        lexical = (
+            index.search(search, candidates, conversation_id, builtins.list(excluded), weights=w) if w.lexical else {}
         )
-        cosine = {i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)}
-        if stored is not None and stored["ids"]:
-            similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
-            cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
+        cosine: dict[str, float] = {i: 0.0 for i in lexical}
+        if embedding is not None:
+            # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
+            stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
+            vector = embedding.result()
+            # Chroma gives ids and distances only: the candidates' texts and metadata come from the
+            # mirror (Chroma's copies of them took a third of recall's time). It cannot leave ids out
+            # of a query, so it is asked for as many more as are excluded.
+            dense = collection.query(
+                query_embeddings=[vector],
+                n_results=min(size, candidates + len(excluded)),
+                where=where,
+                include=["distances"],
+            )
+            cosine.update({i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)})
+            if stored is not None and stored["ids"]:
+                similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
+                cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
         best = max(lexical.values(), default=0.0)
         weight = {i: ranking.importance(entry.text) for i, entry in entries.items()}
-        base = {i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best), weight[i]) for i in entries}
-        around = index.adjacent(builtins.list(entries))
-        moment = _as_utc(now or _now())
+        base = {
+            i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best, w), weight[i], w) for i in entries
+        }
         present = ranking.asks_about_present(query)
         scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
         for memory_id, entry in entries.items():
             if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
                 continue
-            before, after, answers = around.get(memory_id, (None, None, False))
-            context = ranking.context(base.get(before, 0.0), base.get(after, 0.0), answers)
+            created_at = datetime.fromtimestamp(entry.created_at, UTC)
+            background = entry.kind == "background"
             parts = ranking.score(
-                base[memory_id] - ranking.IMPORTANCE * weight[memory_id] + context,
+                base[memory_id] - w.importance * weight[memory_id],
                 weight[memory_id],
-                created_at=datetime.fromtimestamp(entry.created_at, UTC),
+                created_at=created_at,
                 now=moment,
                 pinned=entry.pinned,
-                timeless=entry.kind == "background",
+                timeless=background,
                 present=present,
                 change=present and ranking.announces_change(entry.text),
+                w=w,
+                side=_side(entry, asked),
+                when=0.0 if background else ranking.in_time(created_at, asked.since, asked.until, w),
             )
             scored.append((parts.total, memory_id, parts))
         scored.sort(key=lambda item: item[0], reverse=True)
         winners: builtins.list[tuple[str, float, ranking.Breakdown]] = []
         seen: set[str] = set()
+        hits: dict[str, builtins.list[int]] = {}  # a winning background sentence: the places it shows
         for total, memory_id, parts in scored:
-            group = entries[memory_id].duplicate_of or memory_id
-            if group not in seen:  # only the best of near-duplicates
-                seen.add(group)
-                winners.append((memory_id, total, parts))
+            entry = entries[memory_id]
+            group = entry.duplicate_of or memory_id
+            if group in seen:  # only the best of near-duplicates
+                continue
+            seen.add(group)
+            if entry.group is not None and entry.position is not None:
+                # a sentence next to (or one apart from) a better one of its paragraph joins its passage
+                near = next(
+                    (w for w, places in hits.items() if entries[w].group == entry.group
+                     and min(abs(entry.position - p) for p in places) <= 2),
+                    None,
+                )  # fmt: skip
+                if near is not None:
+                    hits[near].append(entry.position)
+                    continue
+                hits[memory_id] = [entry.position]
+            winners.append((memory_id, total, parts))
             if len(winners) == k:
                 break
+        texts = {i: entries[i].text for i, _, _ in winners}
+        if hits:
+            found = index.paragraphs(entries[i].group or "" for i in hits)
+            for memory_id, places in hits.items():
+                rows = found.get(entries[memory_id].group or "", [])
+                order = [position for position, _, _ in rows]
+                if not all(p in order for p in places):
+                    continue
+                first, last = passage([text for _, _, text in rows], [order.index(p) for p in places])
+                texts[memory_id] = " ".join(text for _, _, text in rows[first : last + 1])
+        winners, older = self._newer_first(collection, entries, winners, w)
+        replies = self._replies(index, entries, [i for i, _, _ in winners], excluded) if w.replies else {}
         return [
-            replace(_memory(i, entries[i].text, entries[i].metadata(), round(total, 4)), breakdown=parts)
+            replace(
+                _memory(i, texts[i], entries[i].metadata(), round(total, 4)),
+                breakdown=parts,
+                older_than=datetime.fromtimestamp(entries[older[i]].created_at, UTC) if i in older else None,
+                reply=replies.get(i),
+            )
             for i, total, parts in winners
         ]
+
+    @staticmethod
+    def _replies(
+        index: LexicalIndex, entries: dict[str, Entry], winners: builtins.list[str], excluded: set[str]
+    ) -> dict[str, str]:
+        """For each recalled turn that asked a question, the next turn of its conversation when
+        another speaker said it: a question is worth little in the prompt without its answer.
+        Not when that answer is recalled itself or already in the prompt (``excluded``)."""
+        asking = [i for i in winners if entries[i].kind == "turn" and entries[i].text.rstrip().endswith("?")]
+        if not asking:
+            return {}
+        after = {i: a for i, (_, a, _) in index.adjacent(asking).items() if a and a not in excluded}
+        answers = index.entries(builtins.list(set(after.values()) - set(winners)))
+        return {
+            i: _shorten(answers[a].text, REPLY_CHARS)
+            for i, a in after.items()
+            if a in answers and answers[a].speaker != entries[i].speaker and answers[a].text.strip()
+        }
+
+    def _newer_first(
+        self,
+        collection: Collection,
+        entries: dict[str, Entry],
+        winners: builtins.list[tuple[str, float, ranking.Breakdown]],
+        w: ranking.Weights,
+    ) -> tuple[builtins.list[tuple[str, float, ranking.Breakdown]], dict[str, str]]:
+        """Knowledge updates among the winners (:func:`memory.ranking.newer_first`): a newer
+        memory about the same thing goes right above the older one; its score becomes the
+        older's (plus a hair, added to its recency part) so that the list stays best first.
+        Returns the winners in that order and, for each older memory, the newer one's id."""
+        statements = [
+            i for i, _, _ in winners if entries[i].kind == "turn" and not entries[i].text.rstrip().endswith("?")
+        ]
+        speakers = [entries[i].speaker for i in statements]
+        if w.same_thing <= 0 or len(statements) == len(set(speakers)):  # no speaker twice: nothing to order
+            return winners, {}
+        got = collection.get(ids=statements, include=["embeddings"])
+        vectors = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+        order, older = ranking.newer_first(
+            [i for i, _, _ in winners],
+            {i: entries[i].created_at for i, _, _ in winners},
+            {i: entries[i].speaker for i, _, _ in winners},
+            vectors,
+            {i: entries[i].text for i, _, _ in winners},
+            w,
+        )
+        if not older:
+            return winners, {}
+        by_id = {i: (total, parts) for i, total, parts in winners}
+        ranked: builtins.list[tuple[str, float, ranking.Breakdown]] = []
+        for memory_id in reversed(order):  # from the last, so that each score is at least the one below
+            total, parts = by_id[memory_id]
+            floor = ranked[-1][1] + 1e-4 if ranked else total
+            if total < floor:
+                parts = replace(parts, recency=parts.recency + floor - total)
+                total = floor
+            ranked.append((memory_id, total, parts))
+        return builtins.list(reversed(ranked)), older
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""

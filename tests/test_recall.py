@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from memory import MemoryStore
-from memory.chunking import chunk_text
+from memory.chunking import chunk_text, paragraphs, sentences
 from memory.lexical import query_terms
 from memory.models import NewTurn
 
@@ -72,9 +74,17 @@ def test_answer_is_recalled_with_its_question(store: MemoryStore) -> None:
         ("assistant", "Stormy seas suit you."),
     ]
     ids = chat(store, "mara", "c1", T0, lines)
-    answer = ids[5]
-    recalled = store.recall("mara", "What inspired the user's painting?", k=2, now=T0)
-    assert answer in [m.id for m in recalled]
+    question, answer = ids[4], ids[5]
+    # the question is the best match, and it comes with the reply it got
+    (recalled,) = store.recall("mara", "What inspired the user's painting?", k=1, now=T0)
+    assert recalled.id == question and recalled.reply == "A visit to the lighthouse at Cape Morrow during a storm."
+    assert recalled.as_prompt_line().endswith("(answered: A visit to the lighthouse at Cape Morrow during a storm.)")
+    assert recalled.shown == f"{recalled.text}\n{recalled.reply}"
+    # not when the answer is recalled itself, nor when it is in the prompt already
+    both = store.recall("mara", "What inspired the user's painting? The lighthouse at Cape Morrow", k=2, now=T0)
+    assert {m.id for m in both} == {question, answer} and all(m.reply is None for m in both)
+    (alone,) = store.recall("mara", "What inspired the user's painting?", k=1, now=T0, exclude=[answer])
+    assert alone.id == question and alone.reply is None
     (turn,) = store.get([answer], "mara")
     assert turn.text == "A visit to the lighthouse at Cape Morrow during a storm."  # own text only
     assert turn.context == "you: That painting of yours is lovely. What inspired it?"
@@ -122,7 +132,7 @@ def test_near_identical_background_is_not_stored_twice(store: MemoryStore) -> No
 
 def test_background_progress_callback(store: MemoryStore) -> None:
     text = "\n\n".join(f"Log of day {day}: " + " ".join(SMALL_TALK[day % 8 :] * 2) for day in range(30))
-    chunks = len(set(chunk_text(text)))
+    chunks = len({(p, n) for p in paragraphs(text) for n, _ in enumerate(sentences(p))})
     calls: list[tuple[int, int]] = []
     store.add_background("mara", text, progress=lambda done, total: calls.append((done, total)))
     assert chunks > 2 and calls[-1] == (chunks, chunks)
@@ -242,3 +252,124 @@ def test_two_threads_opening_a_mirror_build_it_once(tmp_path: Path, monkeypatch)
     for reader in readers:
         reader.join()
     assert len(builds) == 1 and len(fresh.transcript("mara", "c1")) == 160
+
+
+def test_weights_switch_terms_off(store: MemoryStore) -> None:
+    """The benchmark's ablation passes other weights: a retriever at 0 is not asked at all."""
+    from dataclasses import replace
+
+    from memory.ranking import WEIGHTS
+
+    dog = store.add_turn("mara", "c1", "user", "I adopted a greyhound last week.", T0)
+    store.add_turn("mara", "c1", "user", "The weather is grim.", T0 + timedelta(seconds=1))
+    assert store.recall("mara", "a puppy", k=1, now=T0)[0].id == dog  # found by meaning
+    assert store.recall("mara", "a puppy", k=1, now=T0, weights=replace(WEIGHTS, dense=0.0)) == []
+    store.update(dog, pinned=True)
+    (plain,) = store.recall("mara", "greyhound", k=1, now=T0, weights=replace(WEIGHTS, pinned=0.0))
+    (pinned,) = store.recall("mara", "greyhound", k=1, now=T0)
+    assert pinned.score - plain.score == pytest.approx(WEIGHTS.pinned, abs=1e-3)
+
+
+LONG_PARAGRAPH = (
+    "Mara grew up on the floating island of Keld, where her mother ran the ferry between the mining towns and "
+    "her father repaired the great wind engines that keep the island aloft. She was a restless child who climbed "
+    "the mooring towers at night to watch the cargo ships come in from the coast. At fourteen she stowed away on a "
+    "tea clipper bound for Port Ash and was caught on the second day by the cook. The cook, a gruff woman named "
+    "Dagny Holm, taught her to splice rope and read the clouds, and later sponsored her licence as a navigator. "
+    "Mara still wears the brass compass Dagny gave her on a chain around her neck. She spent her twenties flying "
+    "the southern routes, carrying mail, medicine and now and then a smuggled crate of oranges."
+)
+
+
+def test_a_fact_in_a_long_paragraph_comes_back_with_its_neighbours(store: MemoryStore) -> None:
+    ids = store.add_background("mara", LONG_PARAGRAPH + "\n\nShe drinks black tea with salt.")
+    assert len(set(ids)) == len(sentences(LONG_PARAGRAPH)) + 1  # one record per sentence
+    (memory,) = store.recall("mara", "Who taught you to splice rope?", k=1, now=T0)
+    assert memory.kind == "background" and "Dagny Holm, taught her to splice rope" in memory.text
+    assert memory.text in " ".join(LONG_PARAGRAPH.split()) and len(memory.text) < len(LONG_PARAGRAPH) / 2
+    assert memory.text != store.get([memory.id], "mara")[0].text  # the passage, not just the sentence
+    # neighbouring sentences that both match make one passage, not two memories
+    recalled = store.recall("mara", "Dagny the cook who sponsored the licence", k=3, now=T0)
+    assert sum("Dagny" in m.text for m in recalled) == 1
+
+
+def test_a_version_1_background_is_replaced_and_other_old_chunks_still_recalled(tmp_path: Path) -> None:
+    """Stores written before sentence records hold background as chunks of up to 600 characters."""
+    from memory.store import _digest
+
+    store = MemoryStore.open(path=str(tmp_path / "chroma"))
+    old_text, other = LONG_PARAGRAPH, "Her ship, the Gull, has a brass hull and a crew of nine."
+    collection = store._collection("mara")
+    chunks = [*chunk_text(old_text), other]
+    collection.add(
+        ids=[f"bg-{_digest('mara', c)}" for c in chunks],
+        documents=chunks,
+        metadatas=[
+            {"persona_id": "mara", "kind": "background", "created_at": T0.timestamp(), "pinned": False} for _ in chunks
+        ],
+    )  # fmt: skip  (as version 1 wrote them: no "v", Chroma embedding the documents)
+    assert "Gull" in store.recall("mara", "what is your ship called?", k=1, now=T0)[0].text  # read as they are
+    ids = store.add_background("mara", old_text)
+    stored = store.list("mara", kind="background")
+    assert {m.id for m in stored} == {*ids, f"bg-{_digest('mara', other)}"}  # the old chunks of this text went
+    (gull,) = store.recall("mara", "what is your ship called?", k=1, now=T0)
+    assert gull.text == other  # a version 1 chunk of another text is still recalled, whole
+
+
+def test_a_version_1_chunk_the_user_edited_or_pinned_is_kept(tmp_path: Path) -> None:
+    from memory.store import _digest
+
+    store = MemoryStore.open(path=str(tmp_path / "chroma"))
+    first, second = chunk_text(LONG_PARAGRAPH)
+    ids = [f"bg-{_digest('mara', c)}" for c in (first, second)]
+    store._collection("mara").add(
+        ids=ids,
+        documents=[first, second],
+        metadatas=[{"persona_id": "mara", "kind": "background", "created_at": T0.timestamp(), "pinned": False}] * 2,
+    )  # fmt: skip  (as version 1 wrote them)
+    store.update(ids[0], text=first + " She says so herself.", persona_id="mara")
+    store.update(ids[1], pinned=True, persona_id="mara")
+    store.add_background("mara", LONG_PARAGRAPH)
+    kept = {m.id: m for m in store.get(ids, "mara")}
+    assert set(kept) == set(ids), "an edited or pinned version 1 chunk is not replaced"
+    assert kept[ids[0]].text.endswith("She says so herself.") and kept[ids[1]].pinned
+
+
+def test_a_question_to_you_is_about_what_the_persona_said(store: MemoryStore) -> None:
+    chat(store, "mara", "c1", T0, [
+        ("user", "I told my brother to read a novel about the sea, he never reads."),
+        ("assistant", "Then read The Outermost House yourself: a year alone on a beach, the truest shore book."),
+    ])  # fmt: skip
+    (memory,) = store.recall("mara", "Which book did you tell me to read?", k=1, now=T0)
+    assert memory.role == "assistant" and "Outermost House" in memory.text
+    (mine,) = store.recall("mara", "Which book did I tell my brother to read?", k=1, now=T0)
+    assert mine.role == "user"
+
+
+def test_the_time_a_question_names_picks_the_session(store: MemoryStore) -> None:
+    now = datetime(2025, 3, 11, 20, tzinfo=UTC)  # a Tuesday; the weekend before last: 28 Feb - 2 Mar
+    sessions = [
+        (datetime(2025, 2, 17, 19, tzinfo=UTC), "On Saturday I went hiking in the hills with my cousin."),
+        (datetime(2025, 3, 3, 19, tzinfo=UTC), "On Saturday I went walking by the lake with a neighbour."),
+        (datetime(2025, 3, 10, 19, tzinfo=UTC), "On Saturday I went hiking up a hill with my colleague."),
+    ]
+    for n, (moment, line) in enumerate(sessions):
+        chat(store, "mara", f"s{n}", moment, [("user", line), ("assistant", "Sounds lovely.")])
+    (memory,) = store.recall("mara", "What did I get up to the weekend before last?", k=1, now=now)
+    assert "lake" in memory.text
+
+
+def test_a_newer_fact_about_the_same_thing_comes_first_and_the_older_says_so(store: MemoryStore) -> None:
+    chat(store, "mara", "c1", T0, [("user", "I work as a nurse at St. Brigid's hospital."), ("assistant", "Noble!")])
+    for day, line in enumerate(SMALL_TALK):
+        chat(store, "mara", f"small-{day}", T0 + timedelta(days=5 + day), [("user", line), ("assistant", "I see.")])
+    chat(store, "mara", "c9", T0 + timedelta(days=70), [("user", "I quit the hospital, I work as a paramedic.")])
+    recalled = store.recall("mara", "What is my job?", k=3, now=T0 + timedelta(days=71))  # no "now" in it
+    texts = [m.text for m in recalled]
+    newer, older = (
+        texts.index("I quit the hospital, I work as a paramedic."),
+        texts.index("I work as a nurse at St. Brigid's hospital."),
+    )
+    assert newer < older and [m.score for m in recalled] == sorted((m.score for m in recalled), reverse=True)
+    assert recalled[older].older_than == T0 + timedelta(days=70)
+    assert "(2026-01-05, older than the 2026-03-16 one) The user said:" in recalled[older].as_prompt_line()
