@@ -25,8 +25,9 @@ install: $(RUNTIME)
 run: $(RUNTIME)  ## start the app at http://127.0.0.1:8501
 	$(BIN)/streamlit run app.py
 
-lint: $(DEV)
+lint: $(DEV)  ## ruff, and mypy --strict on the core (chat, llm, memory, personas; see pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(DEV) lint  ## all tests: unit, integration (real model server, real Chroma), AppTest, browser
 	$(BIN)/python -m pytest

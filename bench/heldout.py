@@ -49,6 +49,7 @@ from bench import Figure, Report, judged, machine, table, write_section
 from bench import locomo as locomo_bench
 from bench.baselines import Baselines, CachedMiniLM, paragraph_chunks
 from memory import MemoryStore, ranking
+from memory.embeddings import ServerEmbeddings
 from memory.models import NewTurn
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -151,10 +152,14 @@ class Loaded:
     baselines: dict[str, Baselines] = field(default_factory=dict)  # by persona id
 
 
-def prepare(sets: list[DataSet], folder: Path, embed: CachedMiniLM) -> Loaded:
+def prepare(
+    sets: list[DataSet], folder: Path, embed: CachedMiniLM, store_embed: ServerEmbeddings | None = None
+) -> Loaded:
+    """Store every set as the app does (with ``store_embed``, a server's embedding model, instead
+    of MiniLM when given) and build the baselines, always over MiniLM, beside it."""
     settings = ChromaSettings(anonymized_telemetry=False)
     client = chromadb.PersistentClient(path=str(folder / "baselines"), settings=settings)
-    store = MemoryStore.open(path=str(folder / "chroma"), embedding_function=embed)
+    store = MemoryStore.open(path=str(folder / "chroma"), embedding_function=store_embed or embed)
     loaded = Loaded(store, sets)
     for data_set in sets:
         for case in data_set.cases:
@@ -363,16 +368,19 @@ def ablation(loaded: Loaded, weights: dict[str, ranking.Weights]) -> str:
     return table(header, rows)
 
 
-def run(quick: bool = False, sets: Sequence[str] = SETS) -> Report:
+def run(quick: bool = False, sets: Sequence[str] = SETS, store_embed: ServerEmbeddings | None = None) -> Report:
     data_sets = load_sets(sets, quick)
     embed = CachedMiniLM()
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = prepare(data_sets, Path(tmp), embed)
+        loaded = prepare(data_sets, Path(tmp), embed, store_embed)
         results = evaluate(loaded)
         embed.save()
     flags = " --quick" if quick else ""
+    if store_embed:
+        flags += f" --server-embeddings {store_embed.base_url} {store_embed.model}"
     markdown = (
         f"## Held-out recall (`python -m bench.heldout{flags}`)\n\n"
+        + (f"The store embeds with {store_embed.label()}; the baselines with MiniLM.\n\n" if store_embed else "")
         + tables(results, data_sets)
         + f"\n\n{machine()}.\n"
     )
@@ -423,6 +431,13 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
     parser.add_argument("--ablation", action="store_true", help="each ranking term off in turn")
     parser.add_argument("--misses", action="store_true", help="the store's misses at k=5 (tuning sets only)")
+    parser.add_argument(
+        "--server-embeddings",
+        nargs=2,
+        metavar=("URL", "MODEL"),
+        help="the store embeds with this model of an OpenAI-compatible server (e.g. http://127.0.0.1:1234/v1 "
+        "text-embedding-nomic-embed-text-v1.5); the baselines stay MiniLM; nothing is written to results.md",
+    )
     args = parser.parse_args()
     sets = [s for s in args.sets.split(",") if s]
     if args.misses:
@@ -439,9 +454,10 @@ def main() -> None:
         if complete:
             write_section("ablation", markdown)
         return
-    report = run(args.quick, sets)
+    store_embed = ServerEmbeddings(*args.server_embeddings, timeout=600) if args.server_embeddings else None
+    report = run(args.quick, sets, store_embed)
     print(report.markdown)
-    if complete:
+    if complete and not store_embed:
         write_section("heldout", report.markdown)
 
 

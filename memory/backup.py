@@ -421,7 +421,7 @@ def _records(data: bytes) -> dict[str, list[StoredRecord]]:
             raise BackupError(f"{where} has no memory id.")
         if not (isinstance(body, str) and len(body) <= MAX_TEXT_CHARS):
             raise BackupError(f"{where}: the text must be text of at most {MAX_TEXT_CHARS:,} characters.")
-        _check_metadata(meta, persona_id, where)
+        meta = _check_metadata(meta, persona_id, where)
         if (persona_id, memory_id) in seen:
             raise BackupError(f"{where}: the memory {_short(memory_id)} is there twice.")
         seen.add((persona_id, memory_id))
@@ -429,8 +429,9 @@ def _records(data: bytes) -> dict[str, list[StoredRecord]]:
     return records
 
 
-def _check_metadata(meta: Any, persona_id: str, where: str) -> None:
-    """What the store needs of a record's metadata, and only values Chroma can hold."""
+def _check_metadata(meta: Any, persona_id: str, where: str) -> dict[str, Any]:
+    """What the store needs of a record's metadata, and only values Chroma can hold: the
+    metadata, checked."""
     if not isinstance(meta, dict) or not 0 < len(meta) <= 64:
         raise BackupError(f"{where}: 'metadata' must be an object of at most 64 values.")
     for key, value in meta.items():
@@ -454,6 +455,7 @@ def _check_metadata(meta: Any, persona_id: str, where: str) -> None:
                 json.loads(meta[key])
             except (TypeError, ValueError):
                 raise BackupError(f"{where}: its '{key}' is not JSON.") from None
+    return meta
 
 
 def _conversations(value: Any) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, dict[str, Any]]]]:

@@ -156,13 +156,15 @@ class ServerEmbeddings(EmbeddingFunction[Documents]):
                 answer = self._client.embeddings.create(model=self.model, input=batch)
                 rows += [item.embedding for item in sorted(answer.data, key=lambda item: item.index)]
         except Exception as exc:
-            raise explain(exc, self.base_url, self.model) from exc
+            raise explain(exc, self.base_url, self.model, self._timeout) from exc
         vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.clip(norms, 1e-9, None)).astype(np.float32)
+        unit: npt.NDArray[np.float32] = (vectors / np.clip(norms, 1e-9, None)).astype(np.float32)
+        return unit
 
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
-        return self.encode([text])[0]
+        vector: npt.NDArray[np.float32] = self.encode([text])[0]
+        return vector
 
     def __call__(self, input: Documents) -> Embeddings:
         return list(self.encode(list(input)))

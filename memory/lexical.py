@@ -105,7 +105,8 @@ class Entry:
     position: int | None = None  # its place in the paragraph
 
     def metadata(self) -> dict[str, Any]:
-        return json.loads(self.meta)
+        meta: dict[str, Any] = json.loads(self.meta)
+        return meta
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class ListFilter:
     until: float | None = None
 
     def sql(self) -> tuple[str, list[object]]:
-        clauses, args = ["1"], []
+        clauses: list[str] = ["1"]
+        args: list[object] = []
         for column, value in (("kind", self.kind), ("conversation_id", self.conversation_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -331,8 +333,8 @@ class LexicalIndex:
         self._db.executemany("DELETE FROM docs WHERE rowid = ?", [(r,) for r in rowids])
         return rowids
 
-    def _select(self, sql: str, ids: Sequence[str]) -> list[tuple]:
-        rows: list[tuple] = []
+    def _select(self, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             rows += self._db.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
@@ -478,7 +480,7 @@ class LexicalIndex:
                 "FROM docs WHERE id IN ({})",
                 ids,
             )
-        return {r[0]: Entry(*r[:7], bool(r[7]), *r[8:]) for r in rows}
+        return {r[0]: Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10]) for r in rows}
 
     def paragraphs(self, groups: Iterable[str]) -> dict[str, list[tuple[int, str, str]]]:
         """The stored sentences of these paragraphs: (place, id, text), in order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from memory.ranking import Breakdown
 
@@ -97,4 +97,4 @@ class StoredRecord:
 
     id: str
     text: str
-    metadata: dict[str, str | int | float | bool]
+    metadata: dict[str, Any]

@@ -24,17 +24,18 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import chromadb
 import numpy as np
 import numpy.typing as npt
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Embeddable, EmbeddingFunction, Include, Metadata, Where
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
@@ -50,7 +51,7 @@ from memory.query import read as read_question
 
 COLLECTION_PREFIX = "persona-"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_INCLUDE = ["documents", "metadatas"]
+_INCLUDE: Include = ["documents", "metadatas"]
 #: Characters of the previous turn kept with a turn as its ``context``.
 CONTEXT_CHARS = 160
 #: Characters of the answer recall gives with a turn that asked a question (``Memory.reply``).
@@ -88,7 +89,7 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _where(**conditions: Any) -> dict[str, Any] | None:
+def _where(**conditions: Any) -> Where | None:
     clauses = [{key: value} for key, value in conditions.items() if value is not None]
     if not clauses:
         return None
@@ -119,14 +120,14 @@ def _memory(memory_id: str, text: str, meta: dict[str, Any], score: float | None
     )
 
 
-def _indexed_text(text: str, meta: dict[str, Any]) -> str:
+def _indexed_text(text: str, meta: Mapping[str, Any]) -> str:
     """What is embedded: a turn with who said it ("Melanie: ..."), background as it is."""
     if meta["kind"] != "turn":
         return text
     return f"{meta.get('speaker') or meta.get('role') or 'someone'}: {text}"
 
 
-def _entry(memory_id: str, text: str, meta: dict[str, Any]) -> Entry:
+def _entry(memory_id: str, text: str, meta: Mapping[str, Any]) -> Entry:
     return Entry(
         id=memory_id,
         kind=meta["kind"],
@@ -181,6 +182,8 @@ class MemoryStore:
         #: The embedding model's part of the collection names ("" for the built-in MiniLM).
         self.space: str = getattr(embedding_function, "space", "")
         self._embed = embedding_function or OfflineMiniLM()
+        # Chroma types a collection's function as taking documents or images; ours take documents
+        self._chroma_embed = cast("EmbeddingFunction[Embeddable]", self._embed)
         self._journal = journal if journal is not None else Journal(None)
         self._mirrors: dict[str, LexicalIndex] = {}
         self._lock = threading.RLock()
@@ -215,12 +218,14 @@ class MemoryStore:
 
     def _collection(self, persona_id: str) -> Collection:
         try:  # half the time of get_or_create, which the store calls for every read
-            return self._client.get_collection(collection_name(persona_id, self.space), embedding_function=self._embed)
+            return self._client.get_collection(
+                collection_name(persona_id, self.space), embedding_function=self._chroma_embed
+            )
         except NotFoundError:
             pass
         return self._client.get_or_create_collection(
             collection_name(persona_id, self.space),
-            embedding_function=self._embed,
+            embedding_function=self._chroma_embed,
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"persona_id": persona_id},
         )
@@ -229,7 +234,7 @@ class MemoryStore:
         if persona_id is not None:
             return [self._collection(persona_id)]
         return [
-            self._client.get_collection(c.name, embedding_function=self._embed)
+            self._client.get_collection(c.name, embedding_function=self._chroma_embed)
             for c in self._client.list_collections()
             if _in_space(c.name, self.space)
         ]
@@ -247,14 +252,10 @@ class MemoryStore:
     # -- the lexical mirror and embeddings ------------------------------------------------------
 
     def _vectors(self, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
-        encode = getattr(self._embed, "encode", None)
-        if encode is not None:
-            return encode(texts)
-        return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
+        return self._embed.encode(texts)
 
     def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
-        encode = getattr(self._embed, "encode_query", None)
-        return encode(query) if encode is not None else self._vectors([query])[0]
+        return self._embed.encode_query(query)
 
     def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
         """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
@@ -275,7 +276,9 @@ class MemoryStore:
                         page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
                         entries += [
                             _entry(i, d, m)
-                            for i, d, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+                            for i, d, m in zip(
+                                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+                            )
                         ]
                     index.replace_all(entries, rev)
         return index
@@ -292,7 +295,7 @@ class MemoryStore:
         thread's change (a title set while the reply was being stored)."""
         with self._metadata_lock:
             name = collection_name(persona_id, self.space)
-            collection = self._client.get_collection(name, embedding_function=self._embed)
+            collection = self._client.get_collection(name, embedding_function=self._chroma_embed)
             collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, **changes})
 
     def _duplicates(
@@ -313,7 +316,7 @@ class MemoryStore:
             result = collection.query(query_embeddings=vectors, n_results=min(size, 3), include=["distances"])
             stored = index.entries(builtins.list({i for row in result["ids"] for i in row}))
             for n, own in enumerate(ids):
-                for other, distance in zip(result["ids"][n], result["distances"][n], strict=True):
+                for other, distance in zip(result["ids"][n], (result["distances"] or [])[n], strict=True):
                     entry = stored.get(other)
                     if (
                         entry is not None
@@ -383,7 +386,7 @@ class MemoryStore:
                 }
                 if source:
                     common["source"] = source
-                metas = [{**common, **batch[n][1][1]} for n in keep]
+                metas: builtins.list[Metadata] = [{**common, **batch[n][1][1]} for n in keep]
                 collection.add(
                     ids=[batch_ids[n] for n in keep],
                     documents=[texts[n] for n in keep],
@@ -563,7 +566,7 @@ class MemoryStore:
         reply also whether it was cut short (``interrupted=False`` clears a stop too) and its
         thinking. With ``persona_id`` the store need not look for the memory in every persona."""
         collection = self._collection(persona_id) if persona_id is not None else self._owner(memory_id)
-        persona_id = (collection.metadata or {}).get("persona_id", persona_id)
+        persona_id = str((collection.metadata or {}).get("persona_id", persona_id))
         index = self._mirror(persona_id, collection)
         found = index.entries([memory_id])
         if memory_id not in found:
@@ -626,7 +629,10 @@ class MemoryStore:
 
     def conversation_settings(self, persona_id: str) -> dict[str, dict[str, Any]]:
         """What is set for each of the persona's conversations (see :meth:`set_conversation_settings`)."""
-        return json.loads((self._collection(persona_id).metadata or {}).get("settings", "{}"))
+        settings: dict[str, dict[str, Any]] = json.loads(
+            (self._collection(persona_id).metadata or {}).get("settings", "{}")
+        )
+        return settings
 
     def set_conversation_settings(self, persona_id: str, conversation_id: str, **values: Any) -> None:
         """Set values of a conversation's own (JSON-able; ``None`` removes one): the chat service
@@ -699,7 +705,7 @@ class MemoryStore:
         index = self._mirror(persona_id, collection, size)
         excluded = set(exclude)
         candidates = max(ranking.CANDIDATES, 4 * k)
-        where = None
+        where: Where | None = None
         if conversation_id is not None:
             where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
         lexical = (
@@ -714,12 +720,12 @@ class MemoryStore:
             # mirror (Chroma's copies of them took a third of recall's time). It cannot leave ids out
             # of a query, so it is asked for as many more as are excluded.
             dense = collection.query(
-                query_embeddings=[vector],
+                query_embeddings=vector[None, :],
                 n_results=min(size, candidates + len(excluded)),
                 where=where,
                 include=["distances"],
             )
-            cosine.update({i: 1.0 - d for i, d in zip(dense["ids"][0], dense["distances"][0], strict=True)})
+            cosine.update({i: 1.0 - d for i, d in zip(dense["ids"][0], (dense["distances"] or [[]])[0], strict=True)})
             if stored is not None and stored["ids"]:
                 similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
                 cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
@@ -962,7 +968,9 @@ class MemoryStore:
         collection = self._collection(persona_id)
         for offset in range(0, collection.count(), _PAGE):
             page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
-            for memory_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
+            for memory_id, text, meta in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            ):
                 yield StoredRecord(memory_id, text, dict(meta))
 
     def restore_records(
@@ -986,7 +994,7 @@ class MemoryStore:
         for start in range(0, len(new), _BATCH):
             batch = new[start : start + _BATCH]
             texts = [storable(r.text) for r in batch]
-            metas: builtins.list[dict[str, Any]] = [{**r.metadata, "persona_id": persona_id} for r in batch]
+            metas: builtins.list[Metadata] = [{**r.metadata, "persona_id": persona_id} for r in batch]
             vectors = self._vectors([_indexed_text(t, m) for t, m in zip(texts, metas, strict=True)])
             ids = [r.id for r in batch]
             collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)

@@ -59,6 +59,12 @@ class WordHash(EmbeddingFunction[Documents]):
         vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9, None)
         return list(vectors)
 
+    def encode(self, texts: list[str]) -> np.ndarray:  # what the store calls (as on the app's embedders)
+        return np.asarray(self(texts), dtype=np.float32).reshape(len(texts), 64)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
     @staticmethod
     def name() -> str:
         return "test-word-hash-64"
