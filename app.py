@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.navigation import mark_framed
+from ui.resources import settings, store_guard
 
 # An emoji icon: Streamlit draws it as an inline SVG. A ":material/…:" icon would make the browser
 # fetch the favicon from Google's font servers on every page (the README promises no outbound calls).
@@ -18,4 +19,5 @@ navigation = st.navigation(
         st.Page("pages/you.py", title="You", icon=":material/person:", url_path="you"),
     ]
 )
-navigation.run()
+with store_guard(settings().store):  # every page: a store that does not answer is a clear message
+    navigation.run()

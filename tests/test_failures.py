@@ -124,6 +124,27 @@ def test_the_app_says_the_store_is_gone_and_recovers(chroma: ChromaServer, app_e
     assert [texts(m)[0] for m in at.chat_message][1] == "Remember the lighthouse."
 
 
+@pytest.mark.timeout(600)
+def test_every_page_says_the_store_is_gone(chroma: ChromaServer, llm_server, page, tmp_path: Path) -> None:
+    """In the browser, where every page runs inside app.py's frame and its store guard (AppTest
+    runs a page on its own)."""
+    from tests.harness import LOAD_TIMEOUT, running_app, wait_idle
+
+    with running_app(tmp_path, llm_server.base_url, CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma.port)) as app:
+        page.goto(f"{app}/memories")
+        page.get_by_text("memories stored").first.wait_for(timeout=LOAD_TIMEOUT)
+        chroma.stop()
+        for path in ("memories", "personas", "lorebooks", "you", ""):
+            page.goto(f"{app}/{path}")
+            wait_idle(page)
+            assert not page.get_by_test_id("stException").count(), f"/{path}: a raw exception"
+            if path in ("memories", "personas", ""):  # the pages that read the store as they open
+                page.get_by_text("The memory store does not answer").wait_for(timeout=LOAD_TIMEOUT)
+        chroma.start()
+        page.goto(f"{app}/memories")
+        page.get_by_text("memories stored").first.wait_for(timeout=LOAD_TIMEOUT)
+
+
 def test_threads_writing_one_conversation_at_once(store: MemoryStore) -> None:
     def write(worker: int) -> None:
         for i in range(15):
