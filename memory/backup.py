@@ -41,7 +41,6 @@ import os
 import re
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from memory.models import SCHEMA, StoredRecord
+from personas.limits import ZIP_ERRORS
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -247,7 +247,7 @@ def _read(data: bytes) -> Backup:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
+    except ZIP_ERRORS:
         raise BackupError("it is not a zip file (or the zip is corrupt).") from None
     with archive:
         named = _check_members(members)
@@ -294,7 +294,7 @@ def _check_members(members: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]
     unpacked = 0
     for info in members:
         name = info.filename
-        if info.is_dir():
+        if name.endswith("/"):  # a folder (not ZipInfo.is_dir(): a name cut to "" at a NUL makes it fail)
             continue
         if not _safe_name(name):
             raise BackupError(f"it holds a file named {_short(name)}, which points outside the data folders.")
@@ -341,7 +341,7 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     try:
         with archive.open(info) as handle:
             data = handle.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
+    except ZIP_ERRORS:
         raise BackupError(f"{_short(info.filename)} is corrupt or packed in a way this app cannot read.") from None
     if len(data) > limit:
         raise BackupError(f"{_short(info.filename)} expands past {limit:,} bytes.")

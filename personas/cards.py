@@ -33,7 +33,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from personas import limits
-from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_DEPTH, MAX_TEXT_CHARS, LimitError, card_json
+from personas.limits import (
+    MAX_AVATAR_BYTES,
+    MAX_CARD_BYTES,
+    MAX_DEPTH,
+    MAX_TEXT_CHARS,
+    ZIP_ERRORS,
+    LimitError,
+    card_json,
+)
 from personas.model import CARD_SPEC, EXTENSION_KEY, Persona, make_id
 
 MAX_AVATAR_PIXELS = 8192 * 8192  # below Pillow's own decompression-bomb limit
@@ -223,7 +231,7 @@ def _charx(data: bytes) -> ParsedCard:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
+    except ZIP_ERRORS:
         raise CardError("it looks like a CHARX (zip) file, but the archive is corrupt.") from None
     with archive:
         _check_members(members)
@@ -264,7 +272,7 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     try:
         with archive.open(info) as handle:
             data = handle.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
+    except ZIP_ERRORS:
         raise CardError(
             f"{_short(info.filename)} in the archive is corrupt or packed in a way this app cannot read."
         ) from None

@@ -10,9 +10,28 @@ from __future__ import annotations
 
 import json
 import math
+import struct
+import zipfile
+import zlib
 from typing import Any
 
 from personas.model import Persona
+
+#: What Python's zipfile raises on a corrupt or hostile archive (opening it, listing it, reading
+#: a member): a flipped byte can give any of these, IndexError and struct.error included (found by
+#: fuzzing the backup reader). Readers of CHARX cards and backups turn them into a clear message.
+ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    OSError,
+    EOFError,
+    ValueError,
+    IndexError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 #: Characters in a persona's name (titles, labels, file names).
 MAX_NAME_CHARS = 200

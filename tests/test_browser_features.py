@@ -31,10 +31,13 @@ def test_your_persona_goes_into_the_prompt(tmp_path: Path, relay, page) -> None:
     with running_app(tmp_path, relay.base_url) as url:
         page.goto(f"{url}/you")
         page.get_by_role("heading", name="You").wait_for(timeout=LOAD_TIMEOUT)
-        page.get_by_test_id("stExpander").filter(has_text="New persona").locator("summary").click()
-        form = page.get_by_test_id("stForm").last
+        wait_idle(page)  # a first visit may run the page again inside app.py's frame: not mid-typing
+        new = page.get_by_test_id("stExpander").filter(has_text="New persona")
+        new.locator("summary").click()
+        form = new.get_by_test_id("stForm")
         form.get_by_label("Name").fill("Dana")
         form.get_by_label("Description").fill(description)
+        assert form.get_by_label("Name").input_value() == "Dana"
         form.get_by_role("button", name="Save").click()
         page.get_by_test_id("stExpander").filter(has_text="Dana").first.wait_for(timeout=LOAD_TIMEOUT)
 

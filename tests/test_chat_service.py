@@ -140,8 +140,9 @@ def test_thinking_is_kept_with_the_reply_but_never_stored_recalled_or_sent_back(
         states.append(view.state)
         view = live.wait(view.version, 60)
     assert view.state == "done" and view.thinking and view.answer
-    assert "thinking" in states and "answering" in states
-    assert states.index("thinking") < states.index("answering")  # thinking shown first, then the answer
+    # thinking first, then the answer: never thinking again once the answer has started (an
+    # observer woken late may see the thinking already over; the thinking's seconds say it was)
+    assert "answering" in states and "thinking" not in states[states.index("answering") :]
     assert view.thinking_seconds is not None
 
     reply = chat.view().turns[1]
