@@ -83,7 +83,7 @@ def start_app(workdir: Path, llm_url: str, chroma: Path | None = None, **setting
         "LLM_BASE_URL": llm_url,
         "LLM_BUILTIN_FALLBACK": "false",
         "LLM_TEMPERATURE": "0",
-        "LLM_MAX_TOKENS": "120",
+        "LLM_MAX_TOKENS": "64",  # short replies: the tests are about what happens to them, not their length
         "CHROMA_PATH": str(chroma or workdir / "chroma"),
         "PERSONAS_PATH": str(workdir / "personas"),
         "USER_PERSONAS_PATH": str(workdir / "user-personas"),
