@@ -100,4 +100,6 @@ def test_stop_keeps_the_partial_reply_and_continue_goes_on(tmp_path: Path, llm_s
         assert page.get_by_test_id("stChatMessage").count() == 3  # one reply, grown
         grown = outside_expanders(messages.nth(2))
         # (as Markdown: an italic opened by the stopped part and closed by the rest shows without its *)
-        assert words(grown)[:10] == words(stopped)[:10] and len(words(grown)) > len(words(stopped))
+        assert words(grown)[:10] == words(stopped)[:10]
+        # longer, even when the model only ends the sentence it was stopped in (a "." and done)
+        assert len(grown.replace("*", "")) > len(stopped.replace("*", ""))
