@@ -712,6 +712,7 @@ class MemoryStore:
             index.search(search, candidates, conversation_id, builtins.list(excluded), weights=w) if w.lexical else {}
         )
         cosine: dict[str, float] = {i: 0.0 for i in lexical}
+        vectors: dict[str, npt.NDArray[np.float32]] = {}  # the candidates' vectors Chroma gave
         if embedding is not None:
             # vectors of the lexical candidates, for their cosine (most are not among the dense ones)
             stored = collection.get(ids=builtins.list(lexical), include=["embeddings"]) if lexical else None
@@ -727,8 +728,9 @@ class MemoryStore:
             )
             cosine.update({i: 1.0 - d for i, d in zip(dense["ids"][0], (dense["distances"] or [[]])[0], strict=True)})
             if stored is not None and stored["ids"]:
-                similarities = np.asarray(stored["embeddings"], dtype=np.float32) @ vector
-                cosine.update(zip(stored["ids"], similarities.tolist(), strict=True))
+                matrix = np.asarray(stored["embeddings"], dtype=np.float32)
+                cosine.update(zip(stored["ids"], (matrix @ vector).tolist(), strict=True))
+                vectors = dict(zip(stored["ids"], matrix, strict=True))
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
         best = max(lexical.values(), default=0.0)
@@ -791,7 +793,7 @@ class MemoryStore:
                     continue
                 first, last = passage([text for _, _, text in rows], [order.index(p) for p in places])
                 texts[memory_id] = " ".join(text for _, _, text in rows[first : last + 1])
-        winners, older = self._newer_first(collection, entries, winners, w)
+        winners, older = self._newer_first(collection, entries, winners, w, vectors)
         replies = self._replies(index, entries, [i for i, _, _ in winners], excluded) if w.replies else {}
         return [
             replace(
@@ -827,19 +829,23 @@ class MemoryStore:
         entries: dict[str, Entry],
         winners: builtins.list[tuple[str, float, ranking.Breakdown]],
         w: ranking.Weights,
+        known: dict[str, npt.NDArray[np.float32]],
     ) -> tuple[builtins.list[tuple[str, float, ranking.Breakdown]], dict[str, str]]:
         """Knowledge updates among the winners (:func:`memory.ranking.newer_first`): a newer
         memory about the same thing goes right above the older one; its score becomes the
         older's (plus a hair, added to its recency part) so that the list stays best first.
-        Returns the winners in that order and, for each older memory, the newer one's id."""
+        Returns the winners in that order and, for each older memory, the newer one's id.
+        ``known``: vectors recall already has (the lexical candidates'); the others are read."""
         statements = [
             i for i, _, _ in winners if entries[i].kind == "turn" and not entries[i].text.rstrip().endswith("?")
         ]
         speakers = [entries[i].speaker for i in statements]
         if w.same_thing <= 0 or len(statements) == len(set(speakers)):  # no speaker twice: nothing to order
             return winners, {}
-        got = collection.get(ids=statements, include=["embeddings"])
-        vectors = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+        vectors = {i: known[i] for i in statements if i in known}
+        if missing := [i for i in statements if i not in known]:
+            got = collection.get(ids=missing, include=["embeddings"])
+            vectors.update(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
         order, older = ranking.newer_first(
             [i for i, _, _ in winners],
             {i: entries[i].created_at for i, _, _ in winners},
