@@ -48,7 +48,7 @@ from tests.harness import free_port
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench-cache"
 #: Bump when the store layout, the persona or the generated turns change.
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"  # v2: background one sentence per record (schema 2)
 PERSONA = "mara-voss"
 #: The conversation of :data:`LONG_TURNS` turns (older than every other conversation).
 LONG_CONVERSATION = "long-conversation"
