@@ -32,7 +32,7 @@ lint: $(DEV)  ## ruff, and mypy --strict on the core (chat, llm, memory, persona
 test: $(DEV) lint  ## all tests: unit, integration (real model server, real Chroma), AppTest, browser
 	$(BIN)/python -m pytest
 
-test-fast: $(DEV) lint  ## pure logic and the embedded store only: no model server, browser or app (about a minute)
+test-fast: $(DEV) lint  ## pure logic and the embedded store only: no model server, browser or app (about two minutes on 2 cores)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 bench: $(DEV)  ## benchmarks; prints a table and writes bench/results.md
