@@ -37,9 +37,7 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from memory.models import SCHEMA, StoredRecord
+from personas.files import replacing, write_atomic
 from personas.limits import ZIP_ERRORS
 
 if TYPE_CHECKING:
@@ -206,14 +205,8 @@ def backup_before_migration(
     backups = Path(backups)
     backups.mkdir(parents=True, exist_ok=True)
     path = backups / f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}-before-{slug}.zip"
-    fd, scratch = tempfile.mkstemp(dir=backups, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write_backup(handle, store, folders, moment)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+    with replacing(path) as handle:
+        write_backup(handle, store, folders, moment)
     return path
 
 
@@ -527,7 +520,7 @@ def restore(
             ):
                 kept.append(f"{folder}/{relative}")
                 continue
-            _write(target, content)
+            write_atomic(target, content)
             written.append(f"{folder}/{relative}")
     total = backup.memories
     done = added = 0
@@ -584,7 +577,7 @@ def _add_choices(path: Path, content: bytes) -> bool:
         return False
     if not (isinstance(present, dict) and isinstance(wanted, dict)) or wanted.keys() <= present.keys():
         return False
-    _write(path, json.dumps({**wanted, **present}, ensure_ascii=False).encode("utf-8"))
+    write_atomic(path, json.dumps({**wanted, **present}, ensure_ascii=False).encode("utf-8"))
     return True
 
 
@@ -594,13 +587,3 @@ def _replaceable_sample(library: Any, relative: str) -> bool:
     return suffix == "json" and library.is_unchanged_sample(stem)
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise

@@ -5,11 +5,10 @@ from __future__ import annotations
 import builtins
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
+from personas.files import write_atomic
 from personas.limits import MAX_AVATAR_BYTES
 from personas.model import Persona, is_valid_id
 
@@ -38,14 +37,7 @@ class PersonaLibrary:
         return self.directory / f"{persona_id}{suffix}"
 
     def _write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
     def list(self) -> list[Persona]:
         personas = [Persona.from_card(json.loads(p.read_text("utf-8"))) for p in sorted(self.directory.glob("*.json"))]

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from personas.files import write_atomic
 from personas.model import is_valid_id, make_id
 from personas.worldinfo import Lorebook, WorldInfoError, check, read_book
 
@@ -212,14 +211,7 @@ class LorebookLibrary:
         self._write(self.directory / ATTACHMENTS, json.dumps(attached, ensure_ascii=False, indent=1).encode("utf-8"))
 
     def _write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
 
 def _conversation_key(persona_id: str, conversation_id: str) -> str:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from personas.files import write_atomic
 from personas.library import to_png
 from personas.model import is_valid_id, make_id
 
@@ -62,14 +61,7 @@ class UserPersonaLibrary:
         return self.directory / f"{user_id}{suffix}"
 
     def _write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
     def _read_json(self, name: str) -> dict[str, Any]:
         try:
