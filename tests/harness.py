@@ -195,3 +195,17 @@ def choose(page, selectbox, text: str, *, last: bool = False) -> None:
         (options.last if last else options.first).click()
         return
     pytest.fail(f"no option {text!r}")
+
+
+def open_popover(page, popover):
+    """Open ``popover`` (a ``stPopover`` locator) and return its body; clicked again if a rerun
+    that was still under way closed it (a page redrawn after a reply does)."""
+    body = page.get_by_test_id("stPopoverBody")
+    for _ in range(5):
+        popover.get_by_role("button").first.click()
+        try:
+            body.first.wait_for(state="visible", timeout=5_000)
+            return body
+        except PlaywrightTimeout:
+            continue
+    pytest.fail("the popover did not open")

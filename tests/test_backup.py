@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -38,6 +38,7 @@ from memory.backup import (
 from memory.models import NewTurn
 from personas import Persona, PersonaLibrary
 from personas.users import UserPersona, UserPersonaLibrary
+from tests.fuzzing import fuzz
 from tests.harness import new_app
 
 T0 = datetime(2025, 11, 3, 9, 30, tzinfo=UTC)
@@ -460,7 +461,7 @@ def _check(data: bytes) -> None:
         assert all(r.metadata["kind"] in ("turn", "background") for r in records)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_flipped_bytes(small: bytes, data: st.DataObject) -> None:
     raw = bytearray(small)
@@ -481,7 +482,7 @@ def test_every_byte_of_the_zip_directory_flipped_is_a_clear_error_or_a_backup(sm
             _check(bytes(raw))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_members(small: bytes, data: st.DataObject) -> None:
     changes = data.draw(st.dictionaries(NAMES, st.one_of(st.none(), st.binary(max_size=60)), max_size=4))
@@ -492,7 +493,7 @@ def test_fuzz_members(small: bytes, data: st.DataObject) -> None:
     _check(changed)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.dictionaries(st.sampled_from(["persona_id", "id", "text", "metadata"]),
                                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                                              lambda c: st.dictionaries(st.text(max_size=8), c, max_size=4),

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from personas import Persona, PersonaLibrary, cards, limits
 from personas.cards import MAX_CARD_BYTES, CardError, ParsedCard, export_json, export_png, parse_card
 from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_JSON_BYTES, MAX_NAME_CHARS, MAX_TEXT_CHARS
+from tests.fuzzing import fuzz
 
 BOOK = {
     "name": "Reach lore",
@@ -310,7 +311,7 @@ def test_image_bomb_is_refused_from_the_header() -> None:
 # --- fuzzing --------------------------------------------------------------------------------
 
 PLAIN_PNG = png_bytes()
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz(300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from PIL import Image
 
 from personas import PersonaLibrary, cards
 from personas.cards import CardError, parse_card
 from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES
+from tests.fuzzing import fuzz
 from tests.harness import new_app
 
 
@@ -222,7 +223,7 @@ def _check(data: bytes) -> None:
     assert parsed.avatar_png is None or len(parsed.avatar_png) <= MAX_AVATAR_BYTES
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=8))
 def test_fuzz_flipped_bytes(flips: list[tuple[int, int]]) -> None:
     data = bytearray(VALID)
@@ -231,7 +232,7 @@ def test_fuzz_flipped_bytes(flips: list[tuple[int, int]]) -> None:
     _check(bytes(data))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20),

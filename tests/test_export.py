@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern, memories_csv, memories_json
+from tests.fuzzing import fuzz
 
 T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 TURNS = [
@@ -124,7 +125,7 @@ MD_FRAGMENTS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=500, deadline=None)
+@fuzz(500, deadline=None)
 @given(st.lists(st.lists(MD_FRAGMENTS, max_size=12).map("".join), max_size=4))
 def test_fuzz_markdown_export_never_carries_html(texts: list[str]) -> None:
     shown = viewed(conversation_markdown("Mara", "Sam", "Hi", [memory(t) for t in texts]))

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from llm import ContextTooLong, LLMError, ReplyStream, Sampling, assemble, make_client, reply_messages
 from llm.local_server import MODEL_ALIAS, spawn
 from memory import MemoryStore
+from tests.fuzzing import fuzz
 from tests.harness import free_port, new_app, texts, wait_until_ok
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
@@ -181,7 +182,7 @@ def test_lone_surrogates_are_replaced_not_refused(store: MemoryStore) -> None:
     assert store.get([memory_id], "mara")[0].text == "broken \ufffd client"
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200, deadline=None)
 @given(
     persona=st.text(max_size=300),
     memories=st.lists(st.text(max_size=200), max_size=8),

@@ -17,7 +17,7 @@ from memory import MemoryStore
 from memory.sillytavern import import_chat, parse_chat
 from personas import Persona, PersonaLibrary
 from personas.users import UserPersona, UserPersonaLibrary
-from tests.harness import LOAD_TIMEOUT, running_app, wait_idle
+from tests.harness import LOAD_TIMEOUT, open_popover, running_app, wait_idle
 from tests.test_journeys import probe, sidebar_link
 
 STORM = Path(__file__).parent / "fixtures" / "sillytavern" / "mara-the-storm.jsonl"
@@ -48,8 +48,7 @@ def test_import_a_sillytavern_chat_and_recall_one_of_its_turns(tmp_path: Path, l
         page.get_by_role("heading", name="Personas").wait_for(timeout=LOAD_TIMEOUT)
         mara = page.get_by_test_id("stExpander").filter(has_text="Captain Mara Voss")
         mara.locator("summary").click()
-        mara.get_by_test_id("stPopover").filter(has_text="Import a SillyTavern chat").get_by_role("button").click()
-        body = page.get_by_test_id("stPopoverBody")
+        body = open_popover(page, mara.get_by_test_id("stPopover").filter(has_text="Import a SillyTavern chat"))
         upload(page, body, STORM)
         body.get_by_role("button", name="Import chat").click()
         page.get_by_text("Imported “mara-the-storm” for Captain Mara Voss").wait_for(timeout=LOAD_TIMEOUT)

@@ -16,7 +16,16 @@ import pytest
 
 from personas import Persona
 from personas.cards import export_json
-from tests.harness import ARTIFACTS, LOAD_TIMEOUT, free_port, running_app, send, wait_for_reply, wait_idle
+from tests.harness import (
+    ARTIFACTS,
+    LOAD_TIMEOUT,
+    free_port,
+    open_popover,
+    running_app,
+    send,
+    wait_for_reply,
+    wait_idle,
+)
 from ui.safe_text import WORD_JOINER
 
 EXTERNAL = "http://tracker.invalid"  # never resolves; a request to it would still be recorded
@@ -116,8 +125,7 @@ def journey(page, app: str, card: Path, url: str) -> None:
     """Import the card, read every page about it, chat with it, reload."""
     page.goto(f"{app}/personas")
     page.get_by_role("heading", name="Personas").wait_for(timeout=LOAD_TIMEOUT)
-    page.get_by_test_id("stPopover").filter(has_text="Import a card").get_by_role("button").click()
-    body = page.get_by_test_id("stPopoverBody")
+    body = open_popover(page, page.get_by_test_id("stPopover").filter(has_text="Import a card"))
     body.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(card))
     body.get_by_text("evil.json").wait_for()
     body.get_by_role("button", name="Import").click()

@@ -24,6 +24,7 @@ from tests.harness import (
     REPLY_TIMEOUT,
     choose,
     new_conversation,
+    open_popover,
     reply_text,
     running_app,
     send,
@@ -109,8 +110,7 @@ def test_import_a_card_chat_and_forget_a_turn(app: str, page, tmp_path: Path) ->
 
     page.goto(f"{app}/personas")
     page.get_by_role("heading", name="Personas").wait_for(timeout=LOAD_TIMEOUT)
-    page.get_by_test_id("stPopover").filter(has_text="Import a card").get_by_role("button").click()
-    body = page.get_by_test_id("stPopoverBody")
+    body = open_popover(page, page.get_by_test_id("stPopover").filter(has_text="Import a card"))
     body.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(card))
     body.get_by_text("wren.png").wait_for()
     body.get_by_role("button", name="Import").click()
@@ -224,10 +224,8 @@ def test_export_a_conversation(app: str, page, tmp_path: Path) -> None:
     messages = page.get_by_test_id("stChatMessage")
     greeting, reply = reply_text(messages.nth(0)), reply_text(messages.nth(2))
 
-    page.get_by_test_id("stSidebar").get_by_test_id("stPopover").filter(has_text="Export conversation").get_by_role(
-        "button"
-    ).click()
-    body = page.get_by_test_id("stPopoverBody")
+    body = open_popover(page, page.get_by_test_id("stSidebar").get_by_test_id("stPopover").filter(
+        has_text="Export conversation"))
     files = {}
     for label in ("Markdown", "SillyTavern (JSONL)"):
         with page.expect_download() as info:

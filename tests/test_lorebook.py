@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from personas import Persona
@@ -22,6 +22,7 @@ from personas.lorebook import (
     prompt_line,
 )
 from personas.worldinfo import AND_ALL, AND_ANY, AT_DEPTH, BEFORE_CHAR, NOT_ALL, NOT_ANY, Lorebook
+from tests.fuzzing import fuzz
 
 
 def entry(content: str, keys: list[str] | None = None, order: int = 0, **fields: Any) -> dict[str, Any]:
@@ -166,7 +167,7 @@ entry_keys = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300, deadline=None)
 @given(
     st.dictionaries(st.sampled_from(["entries", "scan_depth", "token_budget"]), json_values)
     | st.fixed_dictionaries({"entries": st.lists(st.dictionaries(entry_keys, json_values) | json_values)}),
@@ -222,7 +223,7 @@ def oracle_matches(raw: dict[str, Any], texts: list[str]) -> bool:
     return raw["constant"] or any(k and k in t.casefold() for k in raw["keys"] for t in texts[-4:])
 
 
-@settings(max_examples=400, deadline=None)
+@fuzz(400, deadline=None)
 @given(
     budget_entries,
     st.lists(st.sampled_from(["k", "z", "kz", "nothing"]), max_size=4),  # within the default scan depth
@@ -251,7 +252,7 @@ def test_fuzz_the_budget(raw: list[dict], texts: list[str], budget: int, room: i
 positions = st.sampled_from([BEFORE_CHAR, 1, 2, 3, AT_DEPTH, 5, 6, 7])
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200, deadline=None)
 @given(
     st.lists(st.tuples(budget_entries, positions, st.integers(0, 6)), max_size=3),
     st.text(max_size=300),

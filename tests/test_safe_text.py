@@ -8,10 +8,11 @@ import html
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from tests.fuzzing import fuzz
 from ui.safe_text import WORD_JOINER, markdown, markdown_stream, plain
 
 
@@ -55,7 +56,7 @@ def test_plain_stops_autolinks_and_shortcodes_without_a_visible_character() -> N
     assert ":\u2060material/forum:\u2060" in shown and "\\" not in shown
 
 
-@settings(max_examples=400, deadline=None)
+@fuzz(400, deadline=None)
 @given(st.text())
 def test_plain_is_never_markdown(text: str) -> None:
     shown = re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]+", " ", text).strip()
@@ -99,7 +100,7 @@ FRAGMENTS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=1500, deadline=None)
+@fuzz(1500, deadline=None)
 @given(st.lists(FRAGMENTS, max_size=20).map("".join))
 def test_fuzz_no_image_and_only_http_links(text: str) -> None:
     rendered = render(markdown(text))
@@ -108,7 +109,7 @@ def test_fuzz_no_image_and_only_http_links(text: str) -> None:
         assert href.lower().startswith(("http://", "https://")), (text, href)
 
 
-@settings(max_examples=800, deadline=None)
+@fuzz(800, deadline=None)
 @given(st.lists(st.lists(FRAGMENTS, max_size=4).map("".join), max_size=10))
 def test_stream_adds_up_to_the_whole_text_made_safe(tokens: list[str]) -> None:
     assert "".join(markdown_stream(tokens)) == markdown("".join(tokens))

@@ -92,3 +92,15 @@ def test_ollama_warns_that_it_cuts_long_prompts(app_env, monkeypatch) -> None:
     assert at.sidebar.selectbox(key="model").value == "gemma3:latest"
     assert "4,096 tokens, from the server (Ollama /api/ps)" in captions(at)
     assert any("Ollama silently cuts prompts" in c and "OLLAMA_CONTEXT_LENGTH" in c for c in captions(at))
+
+
+def test_an_emptied_server_url_goes_back_to_the_one_in_use(lm_studio) -> None:
+    """An empty Server URL is never used: a field the user cleared, or a widget state Streamlit
+    dropped (seen under load: "No model server answers at ."), goes back to the URL in use."""
+    at = new_app()
+    assert at.sidebar.text_input(key="base_url").value == lm_studio.base_url
+    at.sidebar.text_input(key="base_url").set_value("").run()
+    assert not at.exception
+    assert at.sidebar.text_input(key="base_url").value == lm_studio.base_url
+    assert not any("No model server answers" in e.value for e in at.error)
+    assert at.sidebar.selectbox(key="model").value == "meta-llama-3.1-8b-instruct"

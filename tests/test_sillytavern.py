@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from chat.prompting import chosen_turns, exchanges
@@ -24,6 +24,7 @@ from memory import MemoryStore
 from memory import sillytavern as st_chat
 from memory.export import conversation_sillytavern
 from memory.sillytavern import ChatFormatError, import_chat, parse_chat, parse_send_date, plan_turns
+from tests.fuzzing import fuzz
 from tests.harness import new_app
 from ui.safe_text import WORD_JOINER
 
@@ -309,13 +310,13 @@ def _check(data: bytes) -> None:
     assert all(t.role in ("user", "assistant") and isinstance(t.text, str) for t in plan.turns)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400))
 def test_fuzz_bytes(data: bytes) -> None:
     _check(data)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_a_real_chat_with_fields_changed(data: st.DataObject) -> None:
     records = [dict(r) for r in VALID]
@@ -331,7 +332,7 @@ def test_fuzz_a_real_chat_with_fields_changed(data: st.DataObject) -> None:
     _check(lines(*records))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(JSON, st.builds(dict, mes=st.text(max_size=10), is_user=st.booleans())), max_size=8))
 def test_fuzz_lines_of_any_json(records: list[object]) -> None:
     _check(lines(*records))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from personas import Persona
@@ -38,6 +38,7 @@ from personas.worldinfo import (
     new_entry,
     parse_lorebook,
 )
+from tests.fuzzing import fuzz
 
 FIXTURES = Path(__file__).parent / "fixtures" / "worldinfo"
 SILLYTAVERN = Path(os.environ.get("SILLYTAVERN_GIT_DIR", "/work/.mirror/SillyTavern+SillyTavern/repo"))
@@ -325,7 +326,7 @@ lorebook_files = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=500, deadline=None)
+@fuzz(500, deadline=None)
 @given(lorebook_files)
 def test_fuzz_parse_refuses_or_round_trips(value: Any) -> None:
     """Anything shaped like a lorebook is read or refused with a WorldInfoError; what is read
@@ -343,7 +344,7 @@ def test_fuzz_parse_refuses_or_round_trips(value: Any) -> None:
     activate([book, as_card], ["k", "a b c"])  # usable
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300, deadline=None)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_fuzz_bytes(data: bytes) -> None:
     """Any bytes: a lorebook or a WorldInfoError, never another exception."""

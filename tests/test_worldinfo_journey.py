@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ARTIFACTS, LOAD_TIMEOUT, new_conversation, running_app, send, wait_for_reply, wait_idle
+from tests.harness import (
+    ARTIFACTS,
+    LOAD_TIMEOUT,
+    new_conversation,
+    open_popover,
+    running_app,
+    send,
+    wait_for_reply,
+    wait_idle,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "worldinfo"
 
@@ -24,8 +33,7 @@ def app(tmp_path: Path, llm_server) -> Iterator[str]:
 
 def import_file(page, path: Path, says: re.Pattern[str]) -> None:
     page.keyboard.press("Escape")  # a popover still open
-    page.get_by_test_id("stPopover").filter(has_text="Import").first.get_by_role("button").click()
-    body = page.get_by_test_id("stPopoverBody")
+    body = open_popover(page, page.get_by_test_id("stPopover").filter(has_text="Import").first)
     body.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     body.get_by_text(path.name).wait_for()
     body.get_by_role("button", name="Import").click()

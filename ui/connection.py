@@ -24,7 +24,10 @@ def server_fields(app: AppSettings) -> str:
     """The preset picker and the URL field; returns the URL the user chose."""
     st.selectbox("Server preset", list(PRESETS), index=None, key="preset", placeholder="Pick a server…",
                  on_change=_apply_preset, args=(app,))  # fmt: skip
-    st.session_state.setdefault("base_url", app.llm.base_url)
+    if not str(st.session_state.get("base_url") or "").strip():
+        # empty (cleared by the user, or a widget state Streamlit dropped in a run that did not
+        # draw it): the URL used last in this session, else the configured one; never ""
+        st.session_state.base_url = st.session_state.get(SERVER_URL) or app.llm.base_url
     url = st.text_input(
         "Server URL", key="base_url", help="Any OpenAI-compatible server: LM Studio, Ollama, llama.cpp, vLLM…"
     ).strip()
