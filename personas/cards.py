@@ -22,7 +22,6 @@ import colorsys
 import hashlib
 import io
 import json
-import math
 import re
 import struct
 import warnings
@@ -36,11 +35,10 @@ from personas import limits
 from personas.limits import (
     MAX_AVATAR_BYTES,
     MAX_CARD_BYTES,
-    MAX_DEPTH,
-    MAX_TEXT_CHARS,
     ZIP_ERRORS,
     LimitError,
     card_json,
+    clean_json,
 )
 from personas.model import CARD_SPEC, EXTENSION_KEY, Persona, make_id
 
@@ -73,7 +71,6 @@ TEXT_FIELDS = (
 )
 LIST_FIELDS = ("alternate_greetings", "tags")
 OBJECT_FIELDS = ("extensions", "character_book")
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads pairs the valid ones
 
 
 class CardError(ValueError):
@@ -144,7 +141,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def _persona(card: Any) -> Persona:
-    data = _check_fields(_card_data(_clean(card, "", 0)))
+    data = _check_fields(_card_data(clean_json(card, CardError)))
     persona = Persona.from_card({"data": data})
     try:
         limits.check(persona)  # so that it exports, and the export imports again
@@ -188,29 +185,6 @@ def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
     if ours is not None and not (isinstance(ours, dict) and isinstance(ours.get("background", ""), str)):
         raise CardError(f"'extensions.{EXTENSION_KEY}' must be an object with a text 'background'.")
     return data
-
-
-def _clean(value: Any, path: str, depth: int) -> Any:
-    """A copy without NUL characters or lone surrogates; refuses over-long texts and absurd nesting."""
-    if isinstance(value, str):
-        return _clean_text(value, path)
-    if depth >= MAX_DEPTH and isinstance(value, list | dict):
-        raise CardError(f"'{path}' is nested more than {MAX_DEPTH} levels deep.")
-    if isinstance(value, list):
-        return [_clean(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
-    if isinstance(value, dict):
-        cleaned = {_clean_text(k, path): v for k, v in value.items()}
-        return {k: _clean(v, f"{path}.{k}" if path else k, depth + 1) for k, v in cleaned.items()}
-    if isinstance(value, float) and not math.isfinite(value):  # 1e999 reads as inf, which JSON cannot write
-        raise CardError(f"'{path}' is a number too large for JSON.")
-    return value
-
-
-def _clean_text(text: str, path: str) -> str:
-    if len(text) > MAX_TEXT_CHARS:
-        raise CardError(f"'{path}' is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}.")
-    # JSON may escape lone surrogates ("\ud800"), which cannot be written back as UTF-8.
-    return LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 def _kind(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 import zipfile
 import zlib
@@ -48,6 +49,11 @@ MAX_AVATAR_BYTES = 8 * 2**20
 MAX_CARD_BYTES = 20 * 2**20
 #: What a PNG card adds to its avatar: the base64 card in a tEXt chunk (length, type, "chara\0", CRC).
 PNG_CARD_OVERHEAD = 4 * math.ceil(MAX_CARD_JSON_BYTES / 3) + 12 + len(b"chara\x00")
+
+
+#: A lone UTF-16 surrogate: JSON may escape one ("\\ud800"), which cannot be written back as UTF-8
+#: (``json.loads`` pairs the valid ones).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LimitError(ValueError):
@@ -92,3 +98,27 @@ def _check_value(value: Any, path: str, depth: int) -> None:
         if isinstance(key, str):
             _check_value(key, path, depth)
         _check_value(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key, depth + 1)
+
+
+def clean_json(value: Any, error: type[Exception], path: str = "", depth: int = 0) -> Any:
+    """A copy of parsed JSON without NUL characters or lone surrogates; ``error`` (the reader's
+    own exception: a card's, a World Info file's) for an over-long text, absurd nesting or a
+    number too large for JSON (1e999 reads as inf)."""
+    if isinstance(value, str):
+        return _clean_text(value, error, path)
+    if depth >= MAX_DEPTH and isinstance(value, list | dict):
+        raise error(f"'{path}' is nested more than {MAX_DEPTH} levels deep.")
+    if isinstance(value, list):
+        return [clean_json(item, error, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        cleaned = {_clean_text(k, error, path): v for k, v in value.items()}
+        return {k: clean_json(v, error, f"{path}.{k}" if path else k, depth + 1) for k, v in cleaned.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(f"'{path}' is a number too large for JSON.")
+    return value
+
+
+def _clean_text(text: str, error: type[Exception], path: str) -> str:
+    if len(text) > MAX_TEXT_CHARS:
+        raise error(f"'{path}' is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}.")
+    return LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))

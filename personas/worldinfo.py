@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from personas.limits import MAX_CARD_BYTES, MAX_CARD_JSON_BYTES, MAX_DEPTH, MAX_TEXT_CHARS, card_json
+from personas.limits import MAX_CARD_BYTES, MAX_CARD_JSON_BYTES, MAX_TEXT_CHARS, card_json, clean_json
 
 Format = Literal["world_info", "character_book"]
 Placement = Literal["before", "after", "depth"]
@@ -83,7 +82,6 @@ PASSIVE_FIELDS = MappingProxyType({
 #: SillyTavern's own copy of a card's book inside a World Info file; not carried into a card.
 ORIGINAL_DATA = "originalData"
 BOOK_FIELDS = ("name", "description", "scan_depth", "token_budget", "recursive_scanning")
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOREBOOK_V3 = "lorebook_v3"
 
@@ -679,7 +677,7 @@ def _parse(data: bytes) -> Lorebook:
         raise WorldInfoError(f"it is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
     except (ValueError, RecursionError):
         raise WorldInfoError("it is JSON this app cannot read (a huge number or absurd nesting)") from None
-    return _from_json(_clean(value, "", 0))
+    return _from_json(clean_json(value, WorldInfoError))
 
 
 def _from_json(value: Any) -> Lorebook:
@@ -726,28 +724,6 @@ def _from_png_card(data: bytes) -> Lorebook:
 
 def _reject_constant(name: str) -> Any:
     raise WorldInfoError(f"it contains {name}, which is not valid JSON")
-
-
-def _clean(value: Any, path: str, depth: int) -> Any:
-    """A copy without NUL characters or lone surrogates; refuses over-long texts and absurd nesting."""
-    if isinstance(value, str):
-        return _clean_text(value, path)
-    if depth >= MAX_DEPTH and isinstance(value, list | dict):
-        raise WorldInfoError(f"'{path}' is nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, list):
-        return [_clean(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
-    if isinstance(value, dict):
-        cleaned = {_clean_text(k, path): v for k, v in value.items()}
-        return {k: _clean(v, f"{path}.{k}" if path else k, depth + 1) for k, v in cleaned.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        raise WorldInfoError(f"'{path}' is a number too large for JSON")
-    return value
-
-
-def _clean_text(text: str, path: str) -> str:
-    if len(text) > MAX_TEXT_CHARS:
-        raise WorldInfoError(f"'{path}' is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
-    return LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 # --- writing files ----------------------------------------------------------------------------
