@@ -12,6 +12,7 @@ import streamlit as st
 from memory.sillytavern import MAX_CHAT_BYTES, ChatFormatError, ImportResult, import_chat, parse_chat
 from personas import Persona, limits
 from personas.cards import CardError, parse_card
+from personas.images import export_name
 from personas.library import AvatarError
 from personas.model import make_id
 from ui import navigation, resources
@@ -22,7 +23,6 @@ from ui.persona_form import (
     avatar_preview,
     card_json,
     card_png,
-    export_name,
     ingest_background,
     persona_form,
     thumbnail,

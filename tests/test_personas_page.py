@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from memory import MemoryStore
 from personas import Persona, PersonaLibrary
 from personas.cards import export_json, export_png, parse_card
+from personas.images import export_name
 from personas.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from personas.lorebook import MAX_ACTIVE_ENTRIES
 from tests.harness import new_app, shown
@@ -410,8 +411,8 @@ def test_export_buttons_and_their_files(data_dir) -> None:
     assert Image.open(io.BytesIO(from_png.avatar_png)).size == (40, 60)
     without_avatar = parse_card(persona_form.card_png(lib, zoe(id="nobody-1")), "x.png")
     assert without_avatar.avatar_png  # a placeholder image
-    assert persona_form.export_name(zoe(name="Zoë / the: Bard?"), "png") == "Zoë  the Bard.png"
-    assert persona_form.export_name(zoe(name="???"), "json") == "zoe-1.json"
+    assert export_name(zoe(name="Zoë / the: Bard?"), "png") == "Zoë  the Bard.png"
+    assert export_name(zoe(name="???"), "json") == "zoe-1.json"
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from personas import Persona
+from personas.lore_table import is_index, is_number, split_list, text_of
 from personas.lorebook_library import LorebookLibrary
 from personas.worldinfo import (
     AFTER_CHAR,
@@ -31,7 +32,6 @@ from personas.worldinfo import (
     LoreEntry,
     new_entry,
 )
-from ui.persona_form import split_list
 from ui.safe_text import plain
 
 _ROW = "_row"  # hidden column: the entry's place in the book
@@ -115,11 +115,11 @@ def from_rows(book: Lorebook, edited: list[dict[str, Any]]) -> Lorebook:
     """
     entries = []
     for raw in edited:
-        row = {k: _plain(v) for k, v in raw.items()}
+        row = {k: plain_cell(v) for k, v in raw.items()}
         place = row.get(_ROW)
-        if _is_index(place, book.entries):
+        if is_index(place, book.entries):
             entries.append(_merged(book.entries[int(place)], row))
-        elif _text(row.get("content")).strip() or _text(row.get("keys")).strip():
+        elif text_of(row.get("content")).strip() or text_of(row.get("keys")).strip():
             entries.append(_merged(new_entry(book), row))
     return replace(book, entries=entries)
 
@@ -132,7 +132,7 @@ def _merged(entry: LoreEntry, row: dict[str, Any]) -> LoreEntry:
         if value == shown[column] or (value is None and column in _KEEP_WHEN_CLEARED):
             continue
         if column in ("keys", "secondary_keys"):
-            changes[attribute] = split_list(_text(value))
+            changes[attribute] = split_list(text_of(value))
         elif column in _FLAGS:
             changes[attribute] = _FLAGS[column] if value is None else bool(value)
         elif column == "logic":
@@ -140,18 +140,18 @@ def _merged(entry: LoreEntry, row: dict[str, Any]) -> LoreEntry:
         elif column == "position":
             changes["position"] = next((n for n, label in POSITIONS.items() if label == value), AFTER_CHAR)
         elif column == "comment":  # the title: the entry's name when that is what names it
-            changes["name" if entry.name and not entry.comment else "comment"] = _text(value)
+            changes["name" if entry.name and not entry.comment else "comment"] = text_of(value)
         elif column == "content":
-            changes["content"] = _text(value)
+            changes["content"] = text_of(value)
         elif column == "scan_depth":
             changes["scan_depth"] = None if value is None else max(0, int(value))
         elif column == "depth":
-            changes["depth"] = max(0, int(value)) if _is_number(value) else DEFAULT_DEPTH
+            changes["depth"] = max(0, int(value)) if is_number(value) else DEFAULT_DEPTH
         elif column == "insertion_order":
-            number = value if _is_number(value) else DEFAULT_ORDER
+            number = value if is_number(value) else DEFAULT_ORDER
             changes["insertion_order"] = int(number) if float(number).is_integer() else number
         elif column == "probability":
-            number = min(100, max(0, value)) if _is_number(value) else 100
+            number = min(100, max(0, value)) if is_number(value) else 100
             changes |= {"probability": int(number) if float(number).is_integer() else number}
             if number < 100:
                 changes["use_probability"] = True
@@ -282,23 +282,11 @@ def _choose(library: LorebookLibrary, persona_id: str, conversation_id: str, key
 # --- small helpers -----------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain_cell(value: Any) -> Any:
     """A table cell as a plain Python value: None for missing (NaN, NA), numpy scalars unwrapped."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_index(value: Any, items: list[Any]) -> bool:
-    return _is_number(value) and float(value).is_integer() and 0 <= int(value) < len(items)
 
 
 def _whole(value: float | None) -> int | None:

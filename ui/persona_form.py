@@ -1,5 +1,6 @@
-"""The Personas page's parts: the Character Card V2 form, the lorebook table, avatars, the background's
-ingest into memory, and card exports.
+"""The Personas page's parts: the Character Card V2 form, the lorebook table, avatars (fitted by
+``personas.images``, cached here), the background's ingest into memory, and card exports. The
+lorebook table's rows come from and go back to ``personas.lore_table``.
 
 Everything a user or a card wrote is shown as text: as widget values, with ``st.text``, or through
 ``ui.safe_text.plain`` where Streamlit renders Markdown (titles, labels, alerts). Never as HTML.
@@ -9,25 +10,21 @@ that imports again.
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
 import inspect
-import io
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from memory import MemoryStore
-from personas import Persona, PersonaLibrary
+from personas import Persona, PersonaLibrary, images, lore_table
 from personas.cards import export_json, export_png
 from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_NAME_CHARS, MAX_TEXT_CHARS
+from personas.lore_table import DEFAULT_INSERTION_ORDER, FLAGS, LORE_COLUMNS, ROW, entries_of, split_list
+from ui.lorebooks import plain_cell
 
 #: The ``source`` of the background's memories, so that an edited background replaces exactly them.
 BACKGROUND_SOURCE = "persona background"
@@ -35,7 +32,6 @@ AVATAR_TYPES = ("png", "jpg", "jpeg", "webp")
 CARD_TYPES = ("png", "json", "charx")
 MAX_CARD_MB = MAX_CARD_BYTES // 2**20
 MAX_AVATAR_MB = MAX_AVATAR_BYTES // 2**20
-DEFAULT_INSERTION_ORDER = 100  # SillyTavern's default for a new entry
 
 # --- the form ---------------------------------------------------------------------------------
 
@@ -95,7 +91,7 @@ def persona_form(key: str, persona: Persona, avatar: bytes | None = None, *, lor
     """
     names = ["Card", "Background", "Advanced definitions", "Creator"]
     if lorebook:
-        names.insert(3, f"Lorebook ({len(_entries(persona.character_book))})")
+        names.insert(3, f"Lorebook ({len(entries_of(persona.character_book))})")
     tabs = st.tabs(names)
     values: dict[str, Any] = {}
     with tabs[0]:
@@ -185,113 +181,23 @@ def _greetings(key: str, greetings: list[str]) -> list[str]:
     return [text for text in found if text.strip()]
 
 
-def split_list(text: str) -> list[str]:
-    """Comma-separated items, stripped, blanks and repeats dropped."""
-    return list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
-
-
 # --- the lorebook table -----------------------------------------------------------------------
 
-LORE_COLUMNS = (
-    "comment",
-    "keys",
-    "content",
-    "secondary_keys",
-    "enabled",
-    "constant",
-    "selective",
-    "case_sensitive",
-    "insertion_order",
-)
-_ROW = "_row"  # hidden column: the entry's position in the book, so unknown fields survive an edit
-_FLAGS = MappingProxyType({"enabled": True, "constant": False, "selective": False, "case_sensitive": False})
-
-
-def _entries(book: Any) -> list[Any]:
-    return book["entries"] if isinstance(book, dict) and isinstance(book.get("entries"), list) else []
-
-
-def _display(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as a table row (every cell a plain value of its column's type)."""
-    order = entry.get("insertion_order")
-    return {
-        "comment": _text(entry.get("comment")),
-        "keys": _join(entry.get("keys")),
-        "secondary_keys": _join(entry.get("secondary_keys")),
-        "content": _text(entry.get("content")),
-        "enabled": entry.get("enabled", True) is not False,  # as personas.lorebook reads it
-        **{flag: entry.get(flag) is True for flag in ("constant", "selective", "case_sensitive")},
-        "insertion_order": order if _is_number(order) else 0,
-    }
+# --- the lorebook table (rows <-> book: personas.lore_table) ------------------------------------
 
 
 def lore_rows(book: dict[str, Any] | None) -> pd.DataFrame:
-    """The book's entries (those that are objects) as a table, with their positions in the hidden ``_row``."""
-    rows = [{_ROW: i, **_display(e)} for i, e in enumerate(_entries(book)) if isinstance(e, dict)]
-    table = pd.DataFrame(rows, columns=[_ROW, *LORE_COLUMNS])
+    """The book's entries as the table widget's data."""
+    table = pd.DataFrame(lore_table.table_rows(book), columns=[ROW, *LORE_COLUMNS])
     return table.astype(
-        {_ROW: "Int64", **dict.fromkeys(_FLAGS, bool), "insertion_order": float}
+        {ROW: "Int64", **dict.fromkeys(FLAGS, bool), "insertion_order": float}
         | {column: object for column in ("comment", "keys", "secondary_keys", "content")}
     )
 
 
 def lore_from_rows(book: dict[str, Any] | None, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The book with its entries as edited in the table.
-
-    A cell left as it was keeps the entry's value exactly (keys with commas in them, odd types); every
-    field the table does not show is kept. New rows become entries with a new id; blank ones are
-    dropped. Entries that are not objects are kept at the end. ``None`` when there was no book and
-    there are no entries.
-    """
-    originals = _entries(book)
-    numeric_ids = [e.get("id") for e in originals if isinstance(e, dict) and _is_number(e.get("id"))]
-    next_id = int(max(numeric_ids, default=-1)) + 1
-    entries = []
-    for raw in rows:
-        row = {k: _plain(v) for k, v in raw.items()}
-        position = row.get(_ROW)
-        original = originals[int(position)] if _is_index(position, originals) else None
-        if not isinstance(original, dict):
-            if not (_text(row.get("content")).strip() or _text(row.get("keys")).strip()):
-                continue  # a blank new row
-            original, next_id = _new_entry(next_id), next_id + 1
-        entries.append(_merged(original, row))
-    if book is None and not entries:
-        return None
-    kept = [e for e in originals if not isinstance(e, dict)]
-    return {**(book or {"extensions": {}}), "entries": entries + kept}
-
-
-def _new_entry(entry_id: int) -> dict[str, Any]:
-    """A V2 entry with every field the table shows (the spec requires keys, content, enabled, order)."""
-    return {
-        "id": entry_id,
-        "comment": "",
-        "keys": [],
-        "secondary_keys": [],
-        "content": "",
-        **_FLAGS,
-        "insertion_order": DEFAULT_INSERTION_ORDER,
-        "extensions": {},
-    }
-
-
-def _merged(original: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    entry, shown = dict(original), _display(original)
-    for column in LORE_COLUMNS:
-        value = row.get(column)
-        if value == shown[column]:
-            continue
-        if column in ("keys", "secondary_keys"):
-            entry[column] = split_list(_text(value))
-        elif column in _FLAGS:
-            entry[column] = _FLAGS[column] if value is None else bool(value)
-        elif column == "insertion_order":
-            number = value if _is_number(value) else DEFAULT_INSERTION_ORDER
-            entry[column] = int(number) if float(number).is_integer() else number
-        else:
-            entry[column] = _text(value)
-    return entry
+    """The book as edited in the table (see ``personas.lore_table.book_from_rows``)."""
+    return lore_table.book_from_rows(book, [{k: plain_cell(v) for k, v in row.items()} for row in rows])
 
 
 def lorebook_editor(key: str, book: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -326,29 +232,6 @@ def lorebook_editor(key: str, book: dict[str, Any] | None) -> dict[str, Any] | N
         width="stretch",
     )
     return lore_from_rows(book, edited.to_dict("records"))
-
-
-def _join(keys: Any) -> str:
-    return ", ".join(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else ""
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _plain(value: Any) -> Any:
-    """A table cell as a plain Python value: None for missing (NaN, NA), numpy scalars unwrapped."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_index(value: Any, items: list[Any]) -> bool:
-    return _is_number(value) and float(value).is_integer() and 0 <= int(value) < len(items)
 
 
 # --- the background in memory -----------------------------------------------------------------
@@ -393,6 +276,11 @@ def thumbnail(library: PersonaLibrary, persona: Persona, size: int = 96) -> byte
     return avatar_preview(library, persona.id, size, square=True) or _initial_tile(persona.name, size)
 
 
+@st.cache_data(max_entries=512, show_spinner=False)
+def _initial_tile(name: str, size: int) -> bytes:
+    return images.initial_tile(name, size)
+
+
 def avatar_preview(library: PersonaLibrary, persona_id: str, box: int = 320, square: bool = False) -> bytes | None:
     """The avatar fitted in ``box``×``box`` pixels (cached), so that the browser is not sent an 8192-pixel
     image; None when there is no avatar."""
@@ -406,43 +294,7 @@ def avatar_preview(library: PersonaLibrary, persona_id: str, box: int = 320, squ
 @st.cache_data(max_entries=512, show_spinner=False)
 def _resized(path: str, mtime_ns: int, size: int, square: bool) -> bytes:
     """Cached per file version (``mtime_ns`` is part of the key)."""
-    return _fit(Path(path).read_bytes(), size, square)
-
-
-def _fit(png: bytes, size: int, square: bool) -> bytes:
-    from PIL import Image, ImageOps
-
-    with Image.open(io.BytesIO(png)) as img:
-        if square:
-            out = ImageOps.fit(img.convert("RGBA"), (size, size), centering=(0.5, 0.25))  # faces sit high
-        else:
-            out = img.convert("RGBA")
-            out.thumbnail((size, size))
-        buffer = io.BytesIO()
-        out.save(buffer, "PNG")
-        return buffer.getvalue()
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def _initial_tile(name: str, size: int) -> bytes:
-    from PIL import Image, ImageDraw, ImageFont
-
-    hue = hashlib.sha256(name.encode("utf-8", "replace")).digest()[0] / 255
-    colour = tuple(round(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.45, 0.6))
-    img = Image.new("RGB", (size, size), colour)
-    font = ImageFont.load_default(size=size // 2)
-    anchor = "mm" if isinstance(font, ImageFont.FreeTypeFont) else None
-    initial = (name.strip()[:1] or "?").upper()
-    ImageDraw.Draw(img).text((size / 2, size / 2), initial, fill="white", font=font, anchor=anchor)
-    buffer = io.BytesIO()
-    img.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def export_name(persona: Persona, extension: str) -> str:
-    """A file name from the persona's name (letters, digits, spaces, dashes), else its id."""
-    stem = re.sub(r"[^\w\- ]+", "", persona.name).strip()[:80] or persona.id
-    return f"{stem}.{extension}"
+    return images.fit(Path(path).read_bytes(), size, square)
 
 
 def card_json(persona: Persona) -> bytes:
