@@ -5,7 +5,11 @@ The index lives in process memory and is a *mirror* of the persona's Chroma coll
 second source of truth, so it works the same against the embedded store and a ``chroma run``
 server:
 
-- built lazily from the collection's documents and metadata on first use;
+- built lazily from the collection's documents and metadata on first use, in two steps: the
+  rows (text, metadata, order in the conversation: what listing a conversation needs) at once,
+  the BM25 postings (stemming every text: most of a rebuild's time) on the first search, or
+  sooner from the store's warm-up in the background (:meth:`LexicalIndex.prepare_search`);
+  so the chat page shows a conversation without waiting for the stemming;
 - kept in step by the store's own writes (add, update, delete), which also stamp the collection's
   metadata with a fresh ``rev`` token;
 - rebuilt from Chroma whenever that token or the collection's count differs from what this
@@ -86,6 +90,10 @@ def date_words(moment: datetime) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
+#: Every row as the postings index it: (rowid, id, kind, text, speaker, created_at).
+_ROWS = "SELECT rowid, id, kind, text, speaker, created_at FROM docs"
+
+
 @dataclass(frozen=True)
 class Entry:
     """What the index keeps of a memory."""
@@ -145,6 +153,12 @@ class LexicalIndex:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.create_function("casefold", 1, str.casefold, deterministic=True)
         self._lock = threading.RLock()
+        # FTS5 only tokenizes and stems (see the module's docstring), in a database of its own so
+        # that stemming a whole rebuild holds neither the rows nor the postings
+        self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
+        self._stemmer_lock = threading.Lock()
+        self._postings_lock = threading.Lock()  # one build of the postings at a time
+        self._generation = 0  # counts rebuilds: postings stemmed from older rows are thrown away
         self.rev: str | None = None  # the collection's ``rev`` this mirror matches
         self._db.executescript(
             """
@@ -155,6 +169,10 @@ class LexicalIndex:
             CREATE INDEX docs_order ON docs(conversation_id, created_at, rowid);
             CREATE INDEX docs_group ON docs(grp, pos);
             CREATE INDEX docs_newest ON docs(created_at);
+            """
+        )
+        self._stemmer.executescript(
+            """
             CREATE VIRTUAL TABLE scratch USING fts5(x, content='', tokenize='porter unicode61');
             CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance');
             """
@@ -162,6 +180,9 @@ class LexicalIndex:
         self._clear()
 
     def _clear(self) -> None:
+        self._generation += 1
+        self._count = 0  # rows
+        self._indexed = True  # whether every row's words are in the postings (see prepare_search)
         self._terms: dict[str, int] = {}
         self._own: dict[int, list[int]] = {}  # term -> rows whose text or speaker has it (once per use)
         self._dated: dict[int, list[int]] = {}  # term -> rows whose date has it
@@ -177,17 +198,20 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._ids)
+            return self._count
 
     # -- tokens ----------------------------------------------------------------------------------
 
     def _stems(self, texts: Sequence[str]) -> list[list[str]]:
         """Each text's words, stemmed by FTS5's porter tokenizer."""
         out: list[list[str]] = [[] for _ in texts]
-        self._db.executemany("INSERT INTO scratch(rowid, x) VALUES (?, ?)", [(n + 1, t) for n, t in enumerate(texts)])
-        for term, doc in self._db.execute("SELECT term, doc FROM scratch_terms"):
-            out[doc - 1].append(term)
-        self._db.execute("INSERT INTO scratch(scratch) VALUES ('delete-all')")
+        with self._stemmer_lock, self._stemmer:
+            self._stemmer.executemany(
+                "INSERT INTO scratch(rowid, x) VALUES (?, ?)", [(n + 1, t) for n, t in enumerate(texts)]
+            )
+            for term, doc in self._stemmer.execute("SELECT term, doc FROM scratch_terms"):
+                out[doc - 1].append(term)
+            self._stemmer.execute("INSERT INTO scratch(scratch) VALUES ('delete-all')")
         return out
 
     def _numbers(self, words: list[str]) -> list[int]:
@@ -206,19 +230,34 @@ class LexicalIndex:
         self._near = np.concatenate([self._near, np.full((2 * FAR, extra), -1, dtype=np.int64)], axis=1)
         self._asks = np.concatenate([self._asks, np.zeros(extra, dtype=bool)])
 
-    def _add_tokens(self, rows: Sequence[tuple[int, str, str, str, str | None, float]]) -> None:
-        """Index (rowid, id, kind, text, speaker, created_at) rows' words."""
+    def _add_rows(self, rows: Sequence[tuple[int, str, str, str, str | None, float]]) -> None:
+        """Take (rowid, id, kind, text, speaker, created_at) rows in; their words too, unless a
+        rebuild left the postings for later (:meth:`prepare_search` indexes these rows then)."""
         if not rows:
             return
+        self._grow(max(r[0] for r in rows))
+        for rowid, memory_id, _, text, _, _ in rows:
+            self._ids[rowid] = memory_id
+            self._alive[rowid] = True
+            self._asks[rowid] = "?" in text
+        if self._indexed:
+            self._add_postings(rows, *self._words(rows))
+
+    def _words(
+        self, rows: Sequence[tuple[int, str, str, str, str | None, float]]
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """Each row's stemmed words: of its text and speaker, and of its date."""
         own = self._stems([f"{text} {speaker or ''}" for _, _, _, text, speaker, _ in rows])
         dates = self._stems(
             [date_words(datetime.fromtimestamp(c, UTC)) if k == "turn" else "" for _, _, k, _, _, c in rows]
         )
-        self._grow(max(r[0] for r in rows))
-        for (rowid, memory_id, _, text, _, _), words, date in zip(rows, own, dates, strict=True):
-            self._ids[rowid] = memory_id
-            self._alive[rowid] = True
-            self._asks[rowid] = "?" in text
+        return own, dates
+
+    def _add_postings(
+        self, rows: Sequence[tuple[int, str, str, str, str | None, float]], own: list[list[str]],
+        dates: list[list[str]],
+    ) -> None:  # fmt: skip
+        for (rowid, *_), words, date in zip(rows, own, dates, strict=True):
             self._own_len[rowid] = len(words)
             self._date_len[rowid] = len(date)
             for term in self._numbers(words):
@@ -226,6 +265,31 @@ class LexicalIndex:
             for term in self._numbers(date):
                 self._dated.setdefault(term, []).append(rowid)
         self._lengths = {}
+
+    def prepare_search(self) -> None:
+        """Put every row's words in the postings, if a rebuild left them for later. The stemming
+        (about a second at 10,000 memories) runs without the index's lock, so listing and
+        reading conversations go on meanwhile; rows written meanwhile are indexed after it."""
+        if self._indexed:
+            return
+        with self._postings_lock:
+            while True:
+                with self._lock:
+                    if self._indexed:
+                        return
+                    generation = self._generation
+                    rows = self._db.execute(_ROWS).fetchall()
+                own, dates = self._words(rows)  # the slow part, unlocked
+                with self._lock:
+                    if self._generation != generation:
+                        continue  # rebuilt meanwhile: stem the new rows
+                    stemmed = {row[0] for row in rows}
+                    kept = [n for n, row in enumerate(rows) if row[0] in self._ids]  # not deleted meanwhile
+                    self._add_postings([rows[n] for n in kept], [own[n] for n in kept], [dates[n] for n in kept])
+                    added = [row for row in self._db.execute(_ROWS).fetchall() if row[0] not in stemmed]
+                    self._add_postings(added, *self._words(added))
+                    self._indexed = True
+                    return
 
     def _drop(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:
@@ -289,7 +353,8 @@ class LexicalIndex:
                 "SELECT rowid, id, kind, text, created_at, conversation_id, speaker FROM docs "
                 "ORDER BY kind, conversation_id, created_at, rowid"
             ).fetchall()
-            self._add_tokens([(r[0], r[1], r[2], r[3], r[6], r[4]) for r in rows])
+            self._indexed = not rows  # the words on the first search (see prepare_search)
+            self._add_rows([(r[0], r[1], r[2], r[3], r[6], r[4]) for r in rows])
             for i, (rowid, _, kind, _, _, conversation_id, _) in enumerate(rows):
                 if kind != "turn":
                     continue
@@ -308,7 +373,7 @@ class LexicalIndex:
             self._drop(self._delete_rows(ids))
             self._insert(entries)
             rows = self._select("SELECT rowid, id, kind, text, speaker, created_at FROM docs WHERE id IN ({})", ids)
-            self._add_tokens(rows)
+            self._add_rows(rows)
             self._relink(before | self._affected(ids))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -319,6 +384,7 @@ class LexicalIndex:
             self._relink(around - rowids)
 
     def _insert(self, entries: Iterable[Entry]) -> None:
+        before = self._db.total_changes
         self._db.executemany(
             "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta, grp, pos) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -327,10 +393,12 @@ class LexicalIndex:
                 for e in entries
             ],
         )
+        self._count += self._db.total_changes - before
 
     def _delete_rows(self, ids: Sequence[str]) -> set[int]:
         rowids = {r[0] for r in self._select("SELECT rowid FROM docs WHERE id IN ({})", ids)}
         self._db.executemany("DELETE FROM docs WHERE rowid = ?", [(r,) for r in rowids])
+        self._count -= len(rowids)
         return rowids
 
     def _select(self, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -421,6 +489,7 @@ class LexicalIndex:
         words = query_terms(query)
         if not words or limit <= 0:
             return {}
+        self.prepare_search()
         with self._lock:
             if not self._ids:
                 return {}

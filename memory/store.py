@@ -873,14 +873,17 @@ class MemoryStore:
         return self._memories(index, index.conversation_ids(conversation_id))
 
     def warm_up(self) -> None:
-        """Load the embedding model and build every persona's lexical mirror now (the app calls
+        """Build every persona's lexical mirror and load the embedding model now (the app calls
         this in the background at start-up, so the first message does not pay for it), after
         storing the turns an earlier run journaled but did not store."""
         self.store_pending(only=self._journal.leftover)
+        # first what the pages show (every persona's rows: conversations, transcripts), then what
+        # the first message needs (the embedding model, the lexical postings)
+        mirrors = [self._mirror(persona_id, self._collection(persona_id)) for persona_id in self.persona_ids()]
         self._vectors(["warm up"])
         self._query_vector("warm up")
-        for persona_id in self.persona_ids():
-            self._mirror(persona_id, self._collection(persona_id))
+        for mirror in mirrors:
+            mirror.prepare_search()
 
     def conversations(self, persona_id: str) -> builtins.list[Conversation]:
         """The persona's conversations, most recently active first; titled by the user (see

@@ -254,6 +254,35 @@ def test_two_threads_opening_a_mirror_build_it_once(tmp_path: Path, monkeypatch)
     assert len(builds) == 1 and len(fresh.transcript("mara", "c1")) == 160
 
 
+def test_a_rebuilt_mirror_lists_at_once_and_stems_on_the_first_search() -> None:
+    """A rebuild keeps the rows (what listing a conversation needs) and leaves the stemming for
+    the first search or the warm-up; what is written or deleted while the stemming runs, unlocked,
+    is searched as it is after it."""
+    from memory.lexical import Entry, LexicalIndex
+
+    def turn(memory_id: str, text: str, n: int) -> Entry:
+        return Entry(memory_id, "turn", text, T0.timestamp() + n, "c1", "user")
+
+    index = LexicalIndex()
+    index.replace_all([turn("a", "The lighthouse keeper is Wren.", 0), turn("b", "The ferry leaves at dawn.", 1),
+                       turn("c", "Tobin mends the nets.", 2)], rev="r1")  # fmt: skip
+    assert len(index) == 3 and index.conversation_ids("c1") == ["a", "b", "c"]
+    words = index._words
+
+    def stemming_while_the_chat_writes(rows):
+        if len(rows) == 3:  # the rebuild's rows, stemmed outside the lock
+            index.upsert([turn("d", "A brass lantern for the ferry.", 3), turn("a", "The keeper is Wren Halloway.", 0)])
+            index.delete(["c"])
+        return words(rows)
+
+    index._words = stemming_while_the_chat_writes
+    assert set(index.search("lighthouse ferry lantern keeper nets", 10)) == {"a", "b", "d"}
+    assert set(index.search("lighthouse", 10)) == set()  # "a" was edited to say "keeper" instead
+    assert next(iter(index.search("Halloway", 10))) == "a"  # (its neighbours match by their context)
+    assert set(index.search("nets", 10)) == set()  # deleted
+    assert len(index) == 3 and index.conversation_ids("c1") == ["a", "b", "d"]
+
+
 def test_weights_switch_terms_off(store: MemoryStore) -> None:
     """The benchmark's ablation passes other weights: a retriever at 0 is not asked at all."""
     from dataclasses import replace
