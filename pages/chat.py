@@ -13,6 +13,7 @@ import streamlit as st
 from llm.errors import LLMError
 from ui import chat_view, lorebooks, navigation, resources, sidebar
 from ui.safe_text import plain
+from ui.state import session
 
 navigation.require_app_frame()
 
@@ -26,12 +27,13 @@ if persona is None:
     st.info("No personas yet: create one on the Personas page.")
     st.stop()
 st.title(plain(persona.name))
-choices: dict[str, int] = st.session_state.setdefault("choices", {})  # chosen alternative per reply
+choices = session.choices  # chosen alternative per reply
 # the page's parts, in the same places in every run: a run that follows a reply for seconds
 # replaces what the last run drew there at once (not only when it ends)
 history_area, live_area, notes_area, actions_area = st.container(), st.empty(), st.empty(), st.empty()
 
-with resources.store_guard(app.store):
+# a cold start reads the store for a few seconds: say so (a spinner shows after half a second only)
+with resources.store_guard(app.store), st.spinner("Opening the conversation…", show_time=True):
     service = resources.chat_service(app)
     conversation_id = sidebar.conversation_picker(service.store, persona)
     lorebooks.conversation_picker(resources.lorebook_library(app.lorebooks_path), persona, conversation_id)
@@ -82,8 +84,8 @@ with notes_area.container():
         chat_view.failure(view.failure)
     elif live is None and view.failure and view.failure.only_thinking:
         chat_view.only_thinking(view.failure, settings.sampling.max_tokens)
-    if "unsent" in st.session_state:  # a message that could not be sent, to copy
-        text, why = st.session_state.pop("unsent")
+    if (unsent := session.take("unsent")) is not None:  # a message that could not be sent, to copy
+        text, why = unsent
         st.error(why, icon=":material/error:")
         with st.expander("Your message (copy it from here)"):
             st.code(text, language=None)
@@ -112,11 +114,11 @@ def send() -> None:
     """The message box's callback: journal the message and put it in line, in the conversation
     on screen now (a conversation opened a moment ago may not have reached this run's box yet)."""
     text = st.session_state.composer or ""
-    here = service.conversation(st.session_state.persona_id, st.session_state.conversation_id)
+    here = service.conversation(session.persona_id or persona.id, session.conversation_id or conversation_id)
     try:
         here.send(text, settings, choices)
     except LLMError as exc:  # too long, or the persona was deleted in another tab
-        st.session_state.unsent = (text, str(exc))
+        session.unsent = (text, str(exc))
 
 
 st.chat_input(f"Message {persona.name}…", key="composer", on_submit=send)

@@ -15,6 +15,7 @@ from memory.config import EmbeddingChoice
 from memory.export import memories_csv, memories_json
 from ui import connection, navigation, resources, sidebar
 from ui.safe_text import plain
+from ui.state import session
 
 navigation.require_app_frame()
 
@@ -193,7 +194,7 @@ def filters() -> dict:
 
 def confirm_delete() -> None:
     """The confirmation asked for by a Delete button (ids waiting in the session state)."""
-    ids = st.session_state.get("pending_delete")
+    ids = session.pending_delete
     if not ids:
         return
     plural = "memory" if len(ids) == 1 else "memories"
@@ -202,11 +203,11 @@ def confirm_delete() -> None:
         yes, no = st.columns(2)
         if yes.button("Delete", type="primary", icon=":material/delete:", key="confirm_delete"):
             store.delete_many(persona.id, ids)
-            st.session_state.memories_flash = f"Deleted {len(ids)} {plural}."
-            del st.session_state.pending_delete
+            session.memories_flash = f"Deleted {len(ids)} {plural}."
+            del session.pending_delete
             st.rerun()
         if no.button("Cancel", key="cancel_delete"):
-            del st.session_state.pending_delete
+            del session.pending_delete
             st.rerun()
 
 
@@ -232,10 +233,10 @@ def table(memories: list[Memory]) -> None:
     if save_col.button(f"Save changes ({len(changed)})", disabled=not changed, icon=":material/save:"):
         for i, change in changed.items():
             store.update(memories[i].id, text=change.get("text"), pinned=change.get("pinned"))
-        st.session_state.memories_flash = f"Saved {len(changed)} change{'s' * (len(changed) != 1)}."
+        session.memories_flash = f"Saved {len(changed)} change{'s' * (len(changed) != 1)}."
         st.rerun()
     if delete_col.button(f"Delete selected ({len(selected)})", disabled=not selected, icon=":material/delete:"):
-        st.session_state.pending_delete = selected
+        session.pending_delete = selected
         st.rerun()
     stem = f"{persona.id}-memories"
     json_col.download_button("Export JSON", memories_json(memories), f"{stem}.json", "application/json")
@@ -253,10 +254,10 @@ def edit_one(memories: list[Memory]) -> None:
         save_col, delete_col = st.columns(2)
         if save_col.button("Save", icon=":material/save:", disabled=(text, pinned) == (memory.text, memory.pinned)):
             store.update(memory.id, text=None if text == memory.text else text, pinned=pinned)
-            st.session_state.memories_flash = "Saved."
+            session.memories_flash = "Saved."
             st.rerun()
         if delete_col.button("Delete this memory", icon=":material/delete:"):
-            st.session_state.pending_delete = [memory.id]
+            session.pending_delete = [memory.id]
             st.rerun()
 
 
@@ -268,7 +269,7 @@ def timeline() -> None:
 
 
 st.title(f"What {plain(persona.name)} remembers")
-if flash := st.session_state.pop("memories_flash", None):
+if flash := session.take("memories_flash"):
     st.success(flash, icon=":material/check_circle:")
 confirm_delete()
 recall_probe()

@@ -28,6 +28,7 @@ from ui.persona_form import (
     thumbnail,
 )
 from ui.safe_text import plain
+from ui.state import session
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile  # st.file_uploader's files
@@ -160,8 +161,8 @@ def shorten(text: str) -> str:
 def actions(persona: Persona) -> None:
     with st.container(horizontal=True, gap="small"):
         if st.button("Chat with this persona", key=f"chat_{persona.id}", icon=":material/chat:", type="primary"):
-            st.session_state.persona_id = persona.id
-            st.session_state.pop("conversation_id", None)
+            session.persona_id = persona.id
+            del session.conversation_id
             st.switch_page("pages/chat.py")
         st.button(
             "Edit", key=f"open_editor_{persona.id}", icon=":material/edit:", on_click=_open, args=(EDITING, persona.id)
@@ -220,9 +221,9 @@ def confirm_delete(persona: Persona) -> None:
             store.delete_persona(persona.id)
             library.delete(persona.id)
             resources.lorebook_library(app.lorebooks_path).forget_persona(persona.id)  # its lorebooks stay
-            if st.session_state.get("persona_id") == persona.id:
-                st.session_state.pop("persona_id", None)
-                st.session_state.pop("conversation_id", None)
+            if session.persona_id == persona.id:
+                del session.persona_id
+                del session.conversation_id
             _cancel_delete()
             _flash("toast", f"Deleted {persona.name} and {plural(count, 'memory', 'memories')}.")
             st.rerun()
@@ -304,8 +305,8 @@ def chat_import(persona: Persona) -> None:
     greeting = substitute(persona.first_mes, persona.name, app.user_name)
     with resources.store_guard(app.store):
         result = import_chat(store, persona.id, chat, greeting=greeting, progress=step)
-    st.session_state.persona_id = persona.id  # the chat page opens it
-    st.session_state.conversation_id = result.conversation_id
+    session.persona_id = persona.id  # the chat page opens it
+    session.conversation_id = result.conversation_id
     if result.already_imported:
         _flash("top", f"“{result.title}” was already imported for {persona.name}: nothing was stored twice.")
     else:

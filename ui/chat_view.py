@@ -14,6 +14,7 @@ import streamlit as st
 from memory import Memory
 from memory.export import conversation_markdown, conversation_sillytavern
 from ui.safe_text import markdown, plain
+from ui.state import session
 
 if TYPE_CHECKING:
     from chat import ChatView, Conversation, LiveReply, ReplyView, Waiting
@@ -98,14 +99,14 @@ def _menu(chat: Conversation, turn: Memory, choices: dict[str, int]) -> None:
         st.code(turn.text, language=None, wrap_lines=True)
         edit, delete = st.columns(2)
         if edit.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:"):
-            st.session_state.editing = turn.id
+            session.editing = turn.id
             st.rerun()
         if delete.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:"):
-            st.session_state.deleting = turn.id
+            session.deleting = turn.id
             st.rerun()
         if st.button("Branch from here", key=f"branch_{turn.id}", icon=":material/call_split:",
                      help="A new conversation with the messages up to this one; this one stays as it is"):  # fmt: skip
-            st.session_state.conversation_id = chat.branch(turn, choices)
+            session.conversation_id = chat.branch(turn, choices)
             st.rerun()
 
 
@@ -121,10 +122,10 @@ def _edit_box(chat: Conversation, turn: Memory) -> None:
             except MessageTooLong as exc:
                 st.error(str(exc), icon=":material/error:")
                 return
-        del st.session_state.editing
+        del session.editing
         st.rerun()
     if cancel.button("Cancel", key=f"cancel_{turn.id}"):
-        del st.session_state.editing
+        del session.editing
         st.rerun()
 
 
@@ -133,10 +134,10 @@ def _delete_box(chat: Conversation, turn: Memory) -> None:
     yes, no = st.columns([1, 6])
     if yes.button("Delete", key=f"confirm_delete_{turn.id}", type="primary"):
         chat.delete(turn)
-        del st.session_state.deleting
+        del session.deleting
         st.rerun()
     if no.button("Cancel", key=f"cancel_delete_{turn.id}"):
-        del st.session_state.deleting
+        del session.deleting
         st.rerun()
 
 
@@ -160,7 +161,7 @@ def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Mem
     """A stored message with its menu (and, for a reply, its alternatives and memories)."""
     role = turn.role or "user"
     with bubble(role, speakers):
-        if st.session_state.get("editing") == turn.id:
+        if session.editing == turn.id:
             _edit_box(chat, turn)
             return
         # the menu beside the text at any width (columns would stack it under the text on a phone)
@@ -168,7 +169,7 @@ def stored(chat: Conversation, view: ChatView, turn: Memory, group: Sequence[Mem
             with st.container(width="stretch"):
                 body(turn)
             _menu(chat, turn, choices)
-        if st.session_state.get("deleting") == turn.id:
+        if session.deleting == turn.id:
             _delete_box(chat, turn)
         if len(group) > 1:
             _switcher(group, choices)

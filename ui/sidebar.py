@@ -14,6 +14,7 @@ from llm.servers import ServerInfo, context_window
 from personas import Persona, PersonaLibrary
 from ui import connection, resources
 from ui.resources import AppSettings
+from ui.state import session
 
 if TYPE_CHECKING:
     from chat import Conversation
@@ -137,27 +138,27 @@ def persona_picker(library: PersonaLibrary) -> Persona | None:
     personas = {p.id: p for p in library.list()}
     if not personas:
         return None
-    if st.session_state.get("persona_id") not in personas:
+    if session.persona_id not in personas:
         from_url = st.query_params.get("persona")
-        st.session_state.persona_id = from_url if from_url in personas else next(iter(personas))
-    st.session_state._persona = st.session_state.persona_id
+        session.persona_id = from_url if from_url in personas else next(iter(personas))
+    st.session_state._persona = session.persona_id
     st.sidebar.selectbox(
         "Persona", list(personas), format_func=lambda i: personas[i].name, key="_persona", on_change=_switch_persona
     )
-    return personas[st.session_state.persona_id]
+    return personas[session.persona_id]
 
 
 def _switch_persona() -> None:
-    st.session_state.persona_id = st.session_state._persona
-    st.session_state.pop("conversation_id", None)
+    session.persona_id = st.session_state._persona
+    del session.conversation_id
 
 
 def _new_conversation() -> None:
-    st.session_state.conversation_id = uuid.uuid4().hex
+    session.conversation_id = uuid.uuid4().hex
 
 
 def _switch_conversation() -> None:
-    st.session_state.conversation_id = st.session_state._conversation
+    session.conversation_id = st.session_state._conversation
 
 
 def conversation_picker(store: MemoryStore, persona: Persona) -> str:
@@ -167,13 +168,13 @@ def conversation_picker(store: MemoryStore, persona: Persona) -> str:
     or a restart shows the conversation where it was.
     """
     conversations = store.conversations(persona.id)
-    if "conversation_id" not in st.session_state:
+    if session.conversation_id is None:
         from_url = st.query_params.get("conversation")
         known = {c.id for c in conversations}
-        st.session_state.conversation_id = (
+        session.conversation_id = (
             from_url if from_url in known else conversations[0].id if conversations else uuid.uuid4().hex
         )
-    current = st.session_state.conversation_id
+    current = session.conversation_id
     # a branch under the conversation it came from (em spaces: HTML does not collapse them)
     titles = {c.id: "\u2003" * (depth - 1) + ("↳ " if depth else "") + f"{c.title} · {c.updated_at:%b %d}"
               for c, depth in tree(conversations)}  # fmt: skip
@@ -200,7 +201,7 @@ def _conversation_menu(store: MemoryStore, persona: Persona, conversation_id: st
         sure = st.checkbox("Yes, delete this conversation and forget its turns", key=f"sure_{conversation_id}")
         if st.button("Delete conversation", key="delete_conversation", icon=":material/delete:", disabled=not sure):
             store.delete_conversation(persona.id, conversation_id)
-            st.session_state.pop("conversation_id", None)
+            del session.conversation_id
             st.query_params.pop("conversation", None)
             st.rerun()
 

@@ -1,0 +1,69 @@
+"""This browser session's state, typed: every key the pages share, what it holds and when it is
+set, in one place. ``st.session_state`` is underneath (widgets, callbacks and AppTest see the
+same keys); a page reads ``session.conversation_id`` instead of a string key it must spell right.
+
+Widget keys (``"composer"``, ``"base_url"``, …) stay where their widgets are: Streamlit owns
+their values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import streamlit as st
+
+T = TypeVar("T")
+
+
+class Key(Generic[T]):
+    """One entry of ``st.session_state``: its default while unset; ``del`` unsets it."""
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, session: object, owner: type | None = None) -> T:
+        value: T = st.session_state.get(self.name, self.default)
+        return value
+
+    def __set__(self, session: object, value: T) -> None:
+        st.session_state[self.name] = value
+
+    def __delete__(self, session: object) -> None:
+        st.session_state.pop(self.name, None)
+
+
+class Session:
+    """What this session keeps between reruns and pages."""
+
+    #: The persona chatted with (the Persona select box; the Personas page sets it too).
+    persona_id = Key[str | None](None)
+    #: The conversation open on the chat page (None: the persona's latest, or the URL's).
+    conversation_id = Key[str | None](None)
+    #: The stored message being edited, or being asked about deleting, on the chat page.
+    editing = Key[str | None](None)
+    deleting = Key[str | None](None)
+    #: A message that could not be sent, and why: shown once, to copy.
+    unsent = Key[tuple[str, str] | None](None)
+    #: The memories waiting for the Memories page's "Delete?" confirmation.
+    pending_delete = Key[list[str] | None](None)
+    #: A message for the Memories page to show once after its rerun ("Saved 2 changes.").
+    memories_flash = Key[str | None](None)
+
+    @property
+    def choices(self) -> dict[str, int]:
+        """The alternative shown of each reply that has several (reply group id -> index)."""
+        chosen: dict[str, int] = st.session_state.setdefault("choices", {})
+        return chosen
+
+    def take(self, name: str) -> Any:
+        """A one-time value (``unsent``, ``memories_flash``): its value, now unset."""
+        value = getattr(self, name)
+        delattr(self, name)
+        return value
+
+
+session = Session()  # holds nothing itself: every read goes to this session's st.session_state
