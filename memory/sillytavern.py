@@ -259,7 +259,7 @@ def _mes(value: Any, number: int, key: str) -> str:
 
 def _clean(text: str, number: int, key: str) -> str:
     """The text as it can be stored: JSON may escape lone UTF-16 surrogates ("\\ud800"), which no
-    UTF-8 store accepts; they become U+FFFD (as ``memory.store.storable`` does)."""
+    UTF-8 store accepts; they become U+FFFD (as ``memory.schema.storable`` does)."""
     if len(text) > MAX_TEXT_CHARS:
         raise ChatFormatError(f"line {number}: '{key}' is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}.")
     return _SURROGATE.sub("\ufffd", text)

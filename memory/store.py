@@ -2,10 +2,8 @@
 
 One Chroma collection per persona (named from a hash of the persona id, since Chroma limits
 collection names), cosine space, embeddings computed offline by :class:`OfflineMiniLM`.
-Each record's metadata: ``persona_id, kind, role, conversation_id, created_at`` (epoch seconds),
-``pinned``, ``source``, ``recalled`` and ``lore`` (JSON), ``interrupted``, ``v`` (the schema, see
-:data:`SCHEMA`), for turns ``speaker`` (a name, when known), ``context`` (the turn it answered,
-shortened) and ``duplicate_of``, and for background sentences ``paragraph`` and ``sentence``.
+Each record's metadata, its mirror row and the :class:`Memory` read back follow one schema,
+:mod:`memory.schema` (version :data:`SCHEMA`).
 
 The document is always the memory's own text (what the UI shows and edits); the embedding is
 computed by the store from "speaker: text" for turns. Lexical search is an in-process BM25 mirror
@@ -21,10 +19,9 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -45,20 +42,25 @@ from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
-from memory.models import SCHEMA, Conversation, Kind, Memory, NewTurn, StoredRecord
+from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
 from memory.query import Question
 from memory.query import read as read_question
+from memory.schema import (
+    background_metadata,
+    embedded_text,
+    memory_from,
+    mirror_entry,
+    shorten,
+    storable,
+    turn_metadata,
+)
 
 COLLECTION_PREFIX = "persona-"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _INCLUDE: Include = ["documents", "metadatas"]
-#: Characters of the previous turn kept with a turn as its ``context``.
-CONTEXT_CHARS = 160
 #: Characters of the answer recall gives with a turn that asked a question (``Memory.reply``).
 REPLY_CHARS = 300
 _BATCH = 64  # memories embedded and written per Chroma call
 _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
-_ROLE_LABEL = {"user": "the user", "assistant": "you"}
 
 
 def collection_name(persona_id: str, space: str = "") -> str:
@@ -96,53 +98,6 @@ def _where(**conditions: Any) -> Where | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def _memory(memory_id: str, text: str, meta: dict[str, Any], score: float | None = None) -> Memory:
-    return Memory(
-        id=memory_id,
-        persona_id=meta["persona_id"],
-        kind=meta["kind"],
-        text=text,
-        created_at=datetime.fromtimestamp(meta["created_at"], UTC),
-        role=meta.get("role"),
-        conversation_id=meta.get("conversation_id"),
-        pinned=bool(meta.get("pinned", False)),
-        score=score,
-        source=meta.get("source"),
-        recalled=[tuple(pair) for pair in json.loads(meta.get("recalled", "[]"))],
-        lore=json.loads(meta.get("lore", "[]")),
-        interrupted=bool(meta.get("interrupted", False)),
-        stopped=bool(meta.get("stopped", False)),
-        thinking=meta.get("thinking", ""),
-        thinking_seconds=meta.get("thinking_seconds"),
-        speaker=meta.get("speaker"),
-        context=meta.get("context"),
-        duplicate_of=meta.get("duplicate_of"),
-    )
-
-
-def _indexed_text(text: str, meta: Mapping[str, Any]) -> str:
-    """What is embedded: a turn with who said it ("Melanie: ..."), background as it is."""
-    if meta["kind"] != "turn":
-        return text
-    return f"{meta.get('speaker') or meta.get('role') or 'someone'}: {text}"
-
-
-def _entry(memory_id: str, text: str, meta: Mapping[str, Any]) -> Entry:
-    return Entry(
-        id=memory_id,
-        kind=meta["kind"],
-        text=text,
-        created_at=meta["created_at"],
-        conversation_id=meta.get("conversation_id"),
-        speaker=meta.get("speaker") or meta.get("role"),
-        meta=json.dumps(meta, ensure_ascii=False),
-        pinned=bool(meta.get("pinned", False)),
-        duplicate_of=meta.get("duplicate_of"),
-        group=meta.get("paragraph"),
-        position=meta.get("sentence"),
-    )
-
-
 def _side(entry: Entry, asked: Question) -> bool:
     """Whether a memory is of the side a question asks about: the user's turns for "I", the
     persona's turns and background for "you" (only its turns when it asks what "you" said)."""
@@ -152,17 +107,6 @@ def _side(entry: Entry, asked: Question) -> bool:
         return asked.about == "persona" and not asked.said
     role = (entry.metadata().get("role") if entry.speaker not in ("user", "assistant") else entry.speaker) or ""
     return (role == "user") == (asked.about == "user")
-
-
-def storable(text: str) -> str:
-    """``text`` as it can be stored: lone UTF-16 surrogates (which no UTF-8 store accepts, and
-    which only broken clients send) become U+FFFD; everything else, NUL included, is kept."""
-    return _SURROGATE.sub("\ufffd", text)
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class MemoryStore:
@@ -275,7 +219,7 @@ class MemoryStore:
                     for offset in range(0, size, _PAGE):
                         page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
                         entries += [
-                            _entry(i, d, m)
+                            mirror_entry(i, d, m)
                             for i, d, m in zip(
                                 page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
                             )
@@ -377,15 +321,7 @@ class MemoryStore:
             same.update(duplicates)
             keep = [n for n, i in enumerate(batch_ids) if i not in duplicates]
             if keep:
-                common: dict[str, Any] = {
-                    "persona_id": persona_id,
-                    "kind": "background",
-                    "created_at": _now().timestamp(),
-                    "pinned": False,
-                    "v": SCHEMA,
-                }
-                if source:
-                    common["source"] = source
+                common = background_metadata(persona_id, _now(), source)
                 metas: builtins.list[Metadata] = [{**common, **batch[n][1][1]} for n in keep]
                 collection.add(
                     ids=[batch_ids[n] for n in keep],
@@ -393,7 +329,7 @@ class MemoryStore:
                     metadatas=metas,
                     embeddings=vectors[keep],
                 )
-                index.upsert([_entry(batch_ids[n], texts[n], meta) for n, meta in zip(keep, metas, strict=True)])
+                index.upsert([mirror_entry(batch_ids[n], texts[n], meta) for n, meta in zip(keep, metas, strict=True)])
                 self._touch(persona_id, collection, index)
             done += len(batch)
             if progress:
@@ -507,38 +443,12 @@ class MemoryStore:
         metas: builtins.list[dict[str, Any]] = [{} for _ in turns]
         for n in order:
             turn = turns[n]
-            meta: dict[str, Any] = {
-                "persona_id": persona_id,
-                "kind": "turn",
-                "role": turn.role,
-                "conversation_id": conversation_id,
-                "created_at": moments[n].timestamp(),
-                "pinned": False,
-                "v": SCHEMA,
-            }
-            if turn.speaker:
-                meta["speaker"] = turn.speaker
-            if previous is not None:
-                who, said = previous
-                meta["context"] = f"{_ROLE_LABEL.get(who or '', who)}: {_shorten(said, CONTEXT_CHARS)}"
-            if turn.recalled:
-                meta["recalled"] = json.dumps([[i, round(s, 4)] for i, s in turn.recalled])
-            if turn.lore:
-                meta["lore"] = json.dumps(list(turn.lore), ensure_ascii=False)
-            if turn.interrupted or turn.stopped:
-                meta["interrupted"] = True
-            if turn.stopped:
-                meta["stopped"] = True
-            if turn.thinking:
-                meta["thinking"] = turn.thinking
-            if turn.thinking_seconds is not None:
-                meta["thinking_seconds"] = round(turn.thinking_seconds, 1)
-            metas[n] = meta
+            metas[n] = turn_metadata(persona_id, conversation_id, turn, moments[n], previous)
             previous = (turn.speaker or turn.role, turn.text)
         for start in range(0, len(order), _BATCH):
             batch = order[start : start + _BATCH]
             batch_ids = [ids[n] for n in batch]
-            vectors = self._vectors([_indexed_text(turns[n].text, metas[n]) for n in batch])
+            vectors = self._vectors([embedded_text(turns[n].text, metas[n]) for n in batch])
             texts = [turns[n].text for n in batch]
             for own, original in self._duplicates(collection, index, batch_ids, texts, "turn", vectors).items():
                 metas[first[own]]["duplicate_of"] = original
@@ -548,7 +458,7 @@ class MemoryStore:
                 metadatas=[metas[n] for n in batch],
                 embeddings=vectors,
             )
-            index.upsert([_entry(ids[n], turns[n].text, metas[n]) for n in batch])
+            index.upsert([mirror_entry(ids[n], turns[n].text, metas[n]) for n in batch])
             self._touch(persona_id, collection, index)
         return ids
 
@@ -589,10 +499,10 @@ class MemoryStore:
             text = current.text
         else:
             text = storable(text)
-            vectors = self._vectors([_indexed_text(text, meta)])
+            vectors = self._vectors([embedded_text(text, meta)])
             meta.pop("duplicate_of", None)
             collection.upsert(ids=[memory_id], documents=[text], metadatas=[meta], embeddings=vectors)
-        index.upsert([_entry(memory_id, text, meta)])
+        index.upsert([mirror_entry(memory_id, text, meta)])
         self._touch(persona_id, collection, index)
         return self._memories(index, [memory_id])[0]
 
@@ -663,7 +573,7 @@ class MemoryStore:
     def _memories(self, index: LexicalIndex, ids: Sequence[str]) -> builtins.list[Memory]:
         """The memories with these ids, in that order, from the mirror (ids it lacks are skipped)."""
         found = index.entries(ids)
-        return [_memory(i, found[i].text, found[i].metadata()) for i in ids if i in found]
+        return [memory_from(i, found[i].text, found[i].metadata()) for i in ids if i in found]
 
     def get(self, memory_ids: Iterable[str], persona_id: str) -> builtins.list[Memory]:
         """The memories with these ids (missing ones are skipped), in the order asked."""
@@ -797,7 +707,7 @@ class MemoryStore:
         replies = self._replies(index, entries, [i for i, _, _ in winners], excluded) if w.replies else {}
         return [
             replace(
-                _memory(i, texts[i], entries[i].metadata(), round(total, 4)),
+                memory_from(i, texts[i], entries[i].metadata(), round(total, 4)),
                 breakdown=parts,
                 older_than=datetime.fromtimestamp(entries[older[i]].created_at, UTC) if i in older else None,
                 reply=replies.get(i),
@@ -818,7 +728,7 @@ class MemoryStore:
         after = {i: a for i, (_, a, _) in index.adjacent(asking).items() if a and a not in excluded}
         answers = index.entries(builtins.list(set(after.values()) - set(winners)))
         return {
-            i: _shorten(answers[a].text, REPLY_CHARS)
+            i: shorten(answers[a].text, REPLY_CHARS)
             for i, a in after.items()
             if a in answers and answers[a].speaker != entries[i].speaker and answers[a].text.strip()
         }
@@ -894,7 +804,7 @@ class MemoryStore:
         conversations = [
             Conversation(
                 id=conversation_id,
-                title=titles.get(conversation_id) or _shorten(first_message, 60),
+                title=titles.get(conversation_id) or shorten(first_message, 60),
                 started_at=datetime.fromtimestamp(first, UTC),
                 updated_at=datetime.fromtimestamp(last, UTC),
                 turns=turns,
@@ -1004,10 +914,10 @@ class MemoryStore:
             batch = new[start : start + _BATCH]
             texts = [storable(r.text) for r in batch]
             metas: builtins.list[Metadata] = [{**r.metadata, "persona_id": persona_id} for r in batch]
-            vectors = self._vectors([_indexed_text(t, m) for t, m in zip(texts, metas, strict=True)])
+            vectors = self._vectors([embedded_text(t, m) for t, m in zip(texts, metas, strict=True)])
             ids = [r.id for r in batch]
             collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)
-            index.upsert([_entry(i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)])
+            index.upsert([mirror_entry(i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)])
             self._touch(persona_id, collection, index)
             if progress:
                 progress(start + len(batch), len(new))
