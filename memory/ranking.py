@@ -84,12 +84,18 @@ cosine of "speaker: text" >= DUPLICATE, and at least DUPLICATE_WORDS of their wo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from memory.lexical import Entry
+    from memory.query import Question
 
 #: Candidates asked from each retriever (at least; more when k is large).
 CANDIDATES = 50
@@ -310,3 +316,74 @@ def _updates(
     if newer not in vectors or older not in vectors or when[newer] <= when[older]:
         return False
     return speaker[newer] == speaker[older] and float(vectors[newer] @ vectors[older]) >= similar
+
+
+def of_side(entry: Entry, asked: Question) -> bool:
+    """Whether a memory is of the side a question asks about: the user's turns for "I", the
+    persona's turns and background for "you" (only its turns when it asks what "you" said)."""
+    if asked.about is None:
+        return False
+    if entry.kind == "background":
+        return asked.about == "persona" and not asked.said
+    role = (entry.metadata().get("role") if entry.speaker not in ("user", "assistant") else entry.speaker) or ""
+    return (role == "user") == (asked.about == "user")
+
+
+def rank(
+    entries: Mapping[str, Entry], cosine: Mapping[str, float], bm25: Mapping[str, float], query: str,
+    asked: Question, now: datetime, k: int, excluded: Set[str], w: Weights = WEIGHTS,
+) -> tuple[list[tuple[str, float, Breakdown]], dict[str, list[int]]]:  # fmt: skip
+    """The best ``k`` of the candidates (``entries``, with their ``cosine`` and ``bm25`` scores),
+    best first, as (id, score, its parts): each scored (:func:`score`), near-duplicates once, a
+    background sentence next to a better one of its paragraph merged into it. Also, for each
+    winning background sentence, the places in its paragraph of the sentences it stands for (the
+    store shows them as one passage). A pure function: the store gathers the candidates."""
+    best = max(bm25.values(), default=0.0)
+    weight = {i: importance(entry.text) for i, entry in entries.items()}
+    bases = {i: base(cosine[i], lexical(bm25.get(i, 0.0), best, w), weight[i], w) for i in entries}
+    present = asks_about_present(query)
+    scored: list[tuple[float, str, Breakdown]] = []
+    for memory_id, entry in entries.items():
+        if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
+            continue
+        created_at = datetime.fromtimestamp(entry.created_at, UTC)
+        background = entry.kind == "background"
+        parts = score(
+            bases[memory_id] - w.importance * weight[memory_id],
+            weight[memory_id],
+            created_at=created_at,
+            now=now,
+            pinned=entry.pinned,
+            timeless=background,
+            present=present,
+            change=present and announces_change(entry.text),
+            w=w,
+            side=of_side(entry, asked),
+            when=0.0 if background else in_time(created_at, asked.since, asked.until, w),
+        )
+        scored.append((parts.total, memory_id, parts))
+    scored.sort(key=lambda item: item[0], reverse=True)
+    winners: list[tuple[str, float, Breakdown]] = []
+    seen: set[str] = set()
+    hits: dict[str, list[int]] = {}  # a winning background sentence: the places it shows
+    for total, memory_id, parts in scored:
+        entry = entries[memory_id]
+        group = entry.duplicate_of or memory_id
+        if group in seen:  # only the best of near-duplicates
+            continue
+        seen.add(group)
+        if entry.group is not None and entry.position is not None:
+            # a sentence next to (or one apart from) a better one of its paragraph joins its passage
+            near = next(
+                (other for other, places in hits.items() if entries[other].group == entry.group
+                 and min(abs(entry.position - p) for p in places) <= 2),
+                None,
+            )  # fmt: skip
+            if near is not None:
+                hits[near].append(entry.position)
+                continue
+            hits[memory_id] = [entry.position]
+        winners.append((memory_id, total, parts))
+        if len(winners) == k:
+            break
+    return winners, hits

@@ -43,7 +43,6 @@ from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 from memory.journal import Journal, PendingTurn
 from memory.lexical import Entry, LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
-from memory.query import Question
 from memory.query import read as read_question
 from memory.schema import (
     background_metadata,
@@ -96,17 +95,6 @@ def _where(**conditions: Any) -> Where | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _side(entry: Entry, asked: Question) -> bool:
-    """Whether a memory is of the side a question asks about: the user's turns for "I", the
-    persona's turns and background for "you" (only its turns when it asks what "you" said)."""
-    if asked.about is None:
-        return False
-    if entry.kind == "background":
-        return asked.about == "persona" and not asked.said
-    role = (entry.metadata().get("role") if entry.speaker not in ("user", "assistant") else entry.speaker) or ""
-    return (role == "user") == (asked.about == "user")
 
 
 class MemoryStore:
@@ -643,56 +631,7 @@ class MemoryStore:
                 vectors = dict(zip(stored["ids"], matrix, strict=True))
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
-        best = max(lexical.values(), default=0.0)
-        weight = {i: ranking.importance(entry.text) for i, entry in entries.items()}
-        base = {
-            i: ranking.base(cosine[i], ranking.lexical(lexical.get(i, 0.0), best, w), weight[i], w) for i in entries
-        }
-        present = ranking.asks_about_present(query)
-        scored: builtins.list[tuple[float, str, ranking.Breakdown]] = []
-        for memory_id, entry in entries.items():
-            if memory_id in excluded or not entry.text.strip():  # (a reply that was only thinking)
-                continue
-            created_at = datetime.fromtimestamp(entry.created_at, UTC)
-            background = entry.kind == "background"
-            parts = ranking.score(
-                base[memory_id] - w.importance * weight[memory_id],
-                weight[memory_id],
-                created_at=created_at,
-                now=moment,
-                pinned=entry.pinned,
-                timeless=background,
-                present=present,
-                change=present and ranking.announces_change(entry.text),
-                w=w,
-                side=_side(entry, asked),
-                when=0.0 if background else ranking.in_time(created_at, asked.since, asked.until, w),
-            )
-            scored.append((parts.total, memory_id, parts))
-        scored.sort(key=lambda item: item[0], reverse=True)
-        winners: builtins.list[tuple[str, float, ranking.Breakdown]] = []
-        seen: set[str] = set()
-        hits: dict[str, builtins.list[int]] = {}  # a winning background sentence: the places it shows
-        for total, memory_id, parts in scored:
-            entry = entries[memory_id]
-            group = entry.duplicate_of or memory_id
-            if group in seen:  # only the best of near-duplicates
-                continue
-            seen.add(group)
-            if entry.group is not None and entry.position is not None:
-                # a sentence next to (or one apart from) a better one of its paragraph joins its passage
-                near = next(
-                    (w for w, places in hits.items() if entries[w].group == entry.group
-                     and min(abs(entry.position - p) for p in places) <= 2),
-                    None,
-                )  # fmt: skip
-                if near is not None:
-                    hits[near].append(entry.position)
-                    continue
-                hits[memory_id] = [entry.position]
-            winners.append((memory_id, total, parts))
-            if len(winners) == k:
-                break
+        winners, hits = ranking.rank(entries, cosine, lexical, query, asked, moment, k, excluded, w)
         texts = {i: entries[i].text for i, _, _ in winners}
         if hits:
             found = index.paragraphs(entries[i].group or "" for i in hits)
