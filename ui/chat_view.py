@@ -209,20 +209,25 @@ def follow(live: LiveReply, speakers: Speakers, on_stop: Callable[[], None]) -> 
     with bubble("assistant", speakers):
         thinking_slot, answer_slot, note_slot = st.empty(), st.container(key="live_answer").empty(), st.empty()
         st.button("Stop", icon=":material/stop_circle:", key="stop", on_click=on_stop)
-    shown = -1
+    shown, drawn_thinking, drawn_answer, folded = -1, "", None, False
     box = inner = None
     view = live.snapshot()
     while True:
-        if view.version != shown:
+        if view.version != shown:  # only what changed is sent: the first thinking goes out alone
             if view.thinking and box is None:
                 box = thinking_slot.status("Thinking…", expanded=True)
                 inner = box.empty()
             if inner is not None and box is not None:
-                inner.markdown(markdown(view.thinking))
-                if view.answer or view.finished:
+                if view.thinking != drawn_thinking:
+                    inner.markdown(markdown(view.thinking))
+                    drawn_thinking = view.thinking
+                if (view.answer or view.finished) and not folded:
                     label = f"Thought for {view.thinking_seconds:.0f} s" if view.thinking_seconds else "Thought"
                     box.update(label=label, state="complete", expanded=False)
-            answer_slot.markdown(markdown(view.answer))
+                    folded = True
+            if view.answer != drawn_answer:
+                answer_slot.markdown(markdown(view.answer))
+                drawn_answer = view.answer
             shown = view.version
         note_slot.caption(_status(view))  # every tick: the place where a newer request interrupts
         if view.finished:
