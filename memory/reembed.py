@@ -1,6 +1,6 @@
 """Switching the memory's embedding model: every memory embedded again by the other model.
 
-Each model has collections of its own (see ``memory.store.collection_name``), so a switch copies
+Each model has collections of its own (see ``memory.collections.collection_name``), so a switch copies
 what the store holds (ids, texts, metadata, conversation titles and settings) into the other
 model's collections, embedding it there, and the old collections stay as they were (switching
 back copies what changed since). Nothing is lost if it stops halfway: the next switch goes on.

@@ -1,7 +1,9 @@
 """MemoryStore: a persona's background and every conversation turn, in Chroma.
 
-One Chroma collection per persona (named from a hash of the persona id, since Chroma limits
-collection names), cosine space, embeddings computed offline by :class:`OfflineMiniLM`.
+A facade over the parts of :mod:`memory`: one Chroma collection per persona
+(:mod:`memory.collections`), embeddings computed offline by :class:`OfflineMiniLM` (or a server's),
+recall's steps (:mod:`memory.recall`) around the ranking (:mod:`memory.ranking`), the journal of
+turns not stored yet (:mod:`memory.journal`).
 Each record's metadata, its mirror row and the :class:`Memory` read back follow one schema,
 :mod:`memory.schema` (version :data:`SCHEMA`).
 
@@ -25,19 +27,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import chromadb
 import numpy as np
 import numpy.typing as npt
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Embeddable, EmbeddingFunction, Include, Metadata, Where
+from chromadb.api.types import Include, Metadata, Where
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import NotFoundError
 
 from memory import ranking
 from memory.chunking import chunk_text, paragraphs, sentences
+from memory.collections import Collections
 from memory.config import StoreConfig
 from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 from memory.journal import Journal, PendingTurn
@@ -55,26 +57,9 @@ from memory.schema import (
     turn_metadata,
 )
 
-COLLECTION_PREFIX = "persona-"
 _INCLUDE: Include = ["documents", "metadatas"]
 _BATCH = 64  # memories embedded and written per Chroma call
 _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
-
-
-def collection_name(persona_id: str, space: str = "") -> str:
-    """A valid Chroma collection name for any persona id (Unicode, spaces, any length). ``space``
-    names the embedding model of the store's vectors (none for the built-in MiniLM): a store
-    never mixes the vectors of two models, each model has collections of its own."""
-    name = COLLECTION_PREFIX + hashlib.sha256(persona_id.encode()).hexdigest()[:32]
-    return f"{name}-{space}" if space else name
-
-
-def _in_space(name: str, space: str) -> bool:
-    """Whether a collection's name is one of a store whose embedding model is ``space``."""
-    if not name.startswith(COLLECTION_PREFIX):
-        return False
-    rest = name[len(COLLECTION_PREFIX) + 32 :]
-    return rest == (f"-{space}" if space else "")
 
 
 def _digest(*parts: str) -> str:
@@ -109,18 +94,15 @@ class MemoryStore:
         embedding_function: OfflineMiniLM | ServerEmbeddings | None = None,
         journal: Journal | None = None,
     ) -> None:
-        self._client = client
         #: The embedding model's part of the collection names ("" for the built-in MiniLM).
         self.space: str = getattr(embedding_function, "space", "")
         self._embed = embedding_function or OfflineMiniLM()
-        # Chroma types a collection's function as taking documents or images; ours take documents
-        self._chroma_embed = cast("EmbeddingFunction[Embeddable]", self._embed)
+        self._collections = Collections(client, self._embed, self.space)
         self._journal = journal if journal is not None else Journal(None)
         self._mirrors: dict[str, LexicalIndex] = {}
         self._lock = threading.RLock()
         self._storing = threading.Lock()
         self._rebuilding = threading.Lock()
-        self._metadata_lock = threading.RLock()
         self._query_worker = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
 
     @classmethod
@@ -148,37 +130,11 @@ class MemoryStore:
     # -- collections ---------------------------------------------------------------------------
 
     def _collection(self, persona_id: str) -> Collection:
-        try:  # half the time of get_or_create, which the store calls for every read
-            return self._client.get_collection(
-                collection_name(persona_id, self.space), embedding_function=self._chroma_embed
-            )
-        except NotFoundError:
-            pass
-        return self._client.get_or_create_collection(
-            collection_name(persona_id, self.space),
-            embedding_function=self._chroma_embed,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"persona_id": persona_id},
-        )
-
-    def _existing_collections(self, persona_id: str | None) -> builtins.list[Collection]:
-        if persona_id is not None:
-            return [self._collection(persona_id)]
-        return [
-            self._client.get_collection(c.name, embedding_function=self._chroma_embed)
-            for c in self._client.list_collections()
-            if _in_space(c.name, self.space)
-        ]
+        return self._collections.of(persona_id)
 
     def persona_ids(self) -> builtins.list[str]:
         """Personas that have anything stored."""
-        return [c.metadata["persona_id"] for c in self._existing_collections(None)]
-
-    def _owner(self, memory_id: str) -> Collection:
-        for collection in self._existing_collections(None):
-            if collection.get(ids=[memory_id], include=[])["ids"]:
-                return collection
-        raise KeyError(f"no memory with id {memory_id!r}")
+        return self._collections.persona_ids()
 
     # -- the lexical mirror and embeddings ------------------------------------------------------
 
@@ -217,17 +173,8 @@ class MemoryStore:
     def _touch(self, persona_id: str, collection: Collection, index: LexicalIndex) -> None:
         """Stamp the collection with a new ``rev`` that this process's mirror matches."""
         rev = uuid.uuid4().hex
-        self._modify(persona_id, rev=rev)
+        self._collections.modify(persona_id, rev=rev)
         index.rev = rev
-
-    def _modify(self, persona_id: str, **changes: Any) -> None:
-        """Change keys of the collection's metadata (``rev``, conversation titles and settings),
-        one change at a time, on a fresh read of it: a write from a stale copy would undo another
-        thread's change (a title set while the reply was being stored)."""
-        with self._metadata_lock:
-            name = collection_name(persona_id, self.space)
-            collection = self._client.get_collection(name, embedding_function=self._chroma_embed)
-            collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, **changes})
 
     def _duplicates(
         self,
@@ -462,7 +409,7 @@ class MemoryStore:
         """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag; for a
         reply also whether it was cut short (``interrupted=False`` clears a stop too) and its
         thinking. With ``persona_id`` the store need not look for the memory in every persona."""
-        collection = self._collection(persona_id) if persona_id is not None else self._owner(memory_id)
+        collection = self._collection(persona_id) if persona_id is not None else self._collections.owner(memory_id)
         persona_id = str((collection.metadata or {}).get("persona_id", persona_id))
         index = self._mirror(persona_id, collection)
         found = index.entries([memory_id])
@@ -496,7 +443,7 @@ class MemoryStore:
     def delete(self, memory_id: str, *, persona_id: str | None = None) -> None:
         """Forget one memory (with ``persona_id``, without looking in every persona)."""
         if persona_id is None:
-            persona_id = (self._owner(memory_id).metadata or {})["persona_id"]
+            persona_id = (self._collections.owner(memory_id).metadata or {})["persona_id"]
         self.delete_many(persona_id, [memory_id])
 
     def delete_many(self, persona_id: str, memory_ids: Iterable[str]) -> None:
@@ -515,14 +462,14 @@ class MemoryStore:
         collection = self._collection(persona_id)
         ids = collection.get(where=_where(kind="turn", conversation_id=conversation_id), include=[])["ids"]
         self.delete_many(persona_id, ids)
-        self._set_conversation_value(persona_id, "titles", conversation_id, None)
-        self._set_conversation_value(persona_id, "settings", conversation_id, None)
+        self._collections.set_per_conversation(persona_id, "titles", conversation_id, None)
+        self._collections.set_per_conversation(persona_id, "settings", conversation_id, None)
         return len(ids)
 
     def rename_conversation(self, persona_id: str, conversation_id: str, title: str) -> None:
         """Give a conversation a title of its own (an empty title goes back to the default: its
         first message)."""
-        self._set_conversation_value(persona_id, "titles", conversation_id, " ".join(title.split()) or None)
+        self._collections.set_per_conversation(persona_id, "titles", conversation_id, " ".join(title.split()) or None)
 
     def conversation_settings(self, persona_id: str) -> dict[str, dict[str, Any]]:
         """What is set for each of the persona's conversations (see :meth:`set_conversation_settings`)."""
@@ -536,22 +483,11 @@ class MemoryStore:
         keeps its author's note and the conversation it branched from there."""
         settings = self.conversation_settings(persona_id).get(conversation_id, {})
         settings = {k: v for k, v in {**settings, **values}.items() if v is not None}
-        self._set_conversation_value(persona_id, "settings", conversation_id, settings or None)
-
-    def _set_conversation_value(self, persona_id: str, key: str, conversation_id: str, value: Any) -> None:
-        with self._metadata_lock:  # read, change, write: not from a stale copy (see _modify)
-            values = json.loads((self._collection(persona_id).metadata or {}).get(key, "{}"))
-            if value:
-                values[conversation_id] = value
-            else:
-                values.pop(conversation_id, None)
-            self._modify(persona_id, **{key: json.dumps(values, ensure_ascii=False)})
+        self._collections.set_per_conversation(persona_id, "settings", conversation_id, settings or None)
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
-        name = collection_name(persona_id, self.space)
-        if any(c.name == name for c in self._client.list_collections()):
-            self._client.delete_collection(name)
+        self._collections.delete(persona_id)
         with self._lock:
             self._mirrors.pop(persona_id, None)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memory import MemoryStore
-from memory.store import collection_name
+from memory.collections import collection_name
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BACKGROUND = """Mara was born in Port Ash, a mining town under the floating island of Keld.

@@ -1,0 +1,105 @@
+"""The store's Chroma collections: one per persona, named from a hash of its id (Chroma limits
+collection names), cosine space, in the space of one embedding model (a store never mixes the
+vectors of two models). Each collection's own metadata holds the persona id, the mirror's
+``rev`` token (:mod:`memory.lexical`) and the conversations' titles and settings (JSON)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Any, cast
+
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Embeddable, EmbeddingFunction
+from chromadb.errors import NotFoundError
+
+COLLECTION_PREFIX = "persona-"
+
+
+def collection_name(persona_id: str, space: str = "") -> str:
+    """A valid Chroma collection name for any persona id (Unicode, spaces, any length). ``space``
+    names the embedding model of the store's vectors (none for the built-in MiniLM): a store
+    never mixes the vectors of two models, each model has collections of its own."""
+    name = COLLECTION_PREFIX + hashlib.sha256(persona_id.encode()).hexdigest()[:32]
+    return f"{name}-{space}" if space else name
+
+
+def in_space(name: str, space: str) -> bool:
+    """Whether a collection's name is one of a store whose embedding model is ``space``."""
+    if not name.startswith(COLLECTION_PREFIX):
+        return False
+    rest = name[len(COLLECTION_PREFIX) + 32 :]
+    return rest == (f"-{space}" if space else "")
+
+
+class Collections:
+    """The personas' collections of one Chroma client, for one embedding model. Thread-safe."""
+
+    def __init__(self, client: ClientAPI, embed: object, space: str = "") -> None:
+        self.client = client
+        self.space = space
+        # Chroma types a collection's function as taking documents or images; ours take documents
+        self._embed = cast("EmbeddingFunction[Embeddable]", embed)
+        self._metadata_lock = threading.RLock()
+
+    def of(self, persona_id: str) -> Collection:
+        """The persona's collection, created when it has none yet."""
+        name = collection_name(persona_id, self.space)
+        try:  # half the time of get_or_create, which the store calls for every read
+            return self.client.get_collection(name, embedding_function=self._embed)
+        except NotFoundError:
+            pass
+        return self.client.get_or_create_collection(
+            name,
+            embedding_function=self._embed,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"persona_id": persona_id},
+        )
+
+    def existing(self, persona_id: str | None = None) -> list[Collection]:
+        """The persona's collection, or (``None``) every persona's of this space."""
+        if persona_id is not None:
+            return [self.of(persona_id)]
+        return [
+            self.client.get_collection(c.name, embedding_function=self._embed)
+            for c in self.client.list_collections()
+            if in_space(c.name, self.space)
+        ]
+
+    def persona_ids(self) -> list[str]:
+        """Personas that have anything stored."""
+        return [c.metadata["persona_id"] for c in self.existing()]
+
+    def owner(self, memory_id: str) -> Collection:
+        """The collection holding ``memory_id`` (``KeyError`` if none does)."""
+        for collection in self.existing():
+            if collection.get(ids=[memory_id], include=[])["ids"]:
+                return collection
+        raise KeyError(f"no memory with id {memory_id!r}")
+
+    def delete(self, persona_id: str) -> None:
+        name = collection_name(persona_id, self.space)
+        if any(c.name == name for c in self.client.list_collections()):
+            self.client.delete_collection(name)
+
+    def modify(self, persona_id: str, **changes: Any) -> None:
+        """Change keys of the collection's metadata (``rev``, conversation titles and settings),
+        one change at a time, on a fresh read of it: a write from a stale copy would undo another
+        thread's change (a title set while the reply was being stored)."""
+        with self._metadata_lock:
+            name = collection_name(persona_id, self.space)
+            collection = self.client.get_collection(name, embedding_function=self._embed)
+            collection.modify(metadata={**(collection.metadata or {}), "persona_id": persona_id, **changes})
+
+    def set_per_conversation(self, persona_id: str, key: str, conversation_id: str, value: Any) -> None:
+        """Set (or, with a falsy ``value``, remove) one conversation's entry of the JSON object
+        stored under ``key`` (``titles``, ``settings``)."""
+        with self._metadata_lock:  # read, change, write: not from a stale copy (see modify)
+            values = json.loads((self.of(persona_id).metadata or {}).get(key, "{}"))
+            if value:
+                values[conversation_id] = value
+            else:
+                values.pop(conversation_id, None)
+            self.modify(persona_id, **{key: json.dumps(values, ensure_ascii=False)})
