@@ -209,3 +209,19 @@ def open_popover(page, popover):
         except PlaywrightTimeout:
             continue
     pytest.fail("the popover did not open")
+
+
+def server_busy(base_url: str) -> bool:
+    """Whether a llama.cpp server (the built-in one) is generating: any slot processing."""
+    return any(slot.get("is_processing") for slot in httpx.get(base_url.removesuffix("/v1") + "/slots").json())
+
+
+def server_stops_generating(base_url: str, within: float = 10) -> bool:
+    """Whether the server is done generating within ``within`` seconds: it notices a closed
+    request when it next writes to it, a moment later (a loaded machine can take seconds)."""
+    deadline = time.monotonic() + within
+    while server_busy(base_url):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

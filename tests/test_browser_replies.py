@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.harness import ARTIFACTS, LOAD_TIMEOUT, REPLY_TIMEOUT, running_app, send, wait_idle
+from tests.harness import ARTIFACTS, LOAD_TIMEOUT, REPLY_TIMEOUT, running_app, send, server_stops_generating, wait_idle
 
 
 @pytest.mark.timeout(600)
@@ -64,10 +63,6 @@ def outside_expanders(message) -> str:
     )
 
 
-def slots_busy(base_url: str) -> bool:
-    return any(slot.get("is_processing") for slot in httpx.get(base_url.removesuffix("/v1") + "/slots").json())
-
-
 @pytest.mark.timeout(600)
 def test_stop_keeps_the_partial_reply_and_continue_goes_on(tmp_path: Path, llm_server, page) -> None:
     with running_app(tmp_path, llm_server.base_url, LLM_MAX_TOKENS="3000") as url:
@@ -80,7 +75,7 @@ def test_stop_keeps_the_partial_reply_and_continue_goes_on(tmp_path: Path, llm_s
         )
         page.locator(".st-key-stop").get_by_role("button").click()
         page.get_by_text("Stopped. Continue or Regenerate below.").wait_for(timeout=LOAD_TIMEOUT)
-        assert not slots_busy(llm_server.base_url)  # the request was closed: the server stopped
+        assert server_stops_generating(llm_server.base_url)  # the request was closed: the server stopped
         wait_idle(page)
         stopped = outside_expanders(messages.nth(2))
         assert len(stopped) > 80
