@@ -221,6 +221,16 @@ class ChatService:
         self._ingested.add(key)
         return True
 
+    def delete_persona(self, persona_id: str) -> None:
+        """Forget a persona: its memories (background and every conversation), its card and
+        avatar, and which lorebooks it uses (the lorebooks themselves stay)."""
+        self.store.delete_persona(persona_id)
+        self.personas.delete(persona_id)
+        if self.lorebooks is not None:
+            self.lorebooks.forget_persona(persona_id)
+        with self._lock:  # a persona of the same id made later reads its background in again
+            self._ingested = {key for key in self._ingested if key[0] != persona_id}
+
     def greeting(self, persona: Persona, user_name: str | None = None) -> str:
         return substitute(persona.first_mes, persona.name, user_name or self.user_name)
 

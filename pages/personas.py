@@ -11,7 +11,7 @@ import streamlit as st
 
 from memory.sillytavern import MAX_CHAT_BYTES, ChatFormatError, ImportResult, import_chat, parse_chat
 from personas import Persona, limits
-from personas.cards import CardError, parse_card
+from personas.cards import CardError
 from personas.images import export_name
 from personas.library import AvatarError
 from personas.model import make_id
@@ -218,9 +218,7 @@ def confirm_delete(persona: Persona) -> None:
         if st.button(
             "Delete persona and memories", type="primary", icon=":material/delete_forever:", key="confirm_delete"
         ):
-            store.delete_persona(persona.id)
-            library.delete(persona.id)
-            resources.lorebook_library(app.lorebooks_path).forget_persona(persona.id)  # its lorebooks stay
+            resources.chat_service(app).delete_persona(persona.id)  # its lorebooks stay
             if session.persona_id == persona.id:
                 del session.persona_id
                 del session.conversation_id
@@ -255,19 +253,12 @@ def import_form() -> UploadedFile | None:
 def import_card(upload: UploadedFile) -> None:
     """Import a Character Card (V1, V2 or V3; PNG, JSON or CHARX): nothing is stored when it is refused."""
     try:
-        parsed = parse_card(upload.getvalue(), upload.name)
+        persona, notes = library.import_card(upload.getvalue(), upload.name)
     except CardError as exc:
         st.error(plain(str(exc)), icon=":material/error:")
         return
-    persona, notes = parsed.persona, [f" {note}" for note in parsed.notes]
-    if parsed.avatar_png:
-        try:
-            library.save_avatar(persona.id, parsed.avatar_png)
-        except AvatarError as exc:
-            notes.append(f" Its image was not kept as the avatar: {exc}")
-    library.save(persona)
     ingest_background(store, persona.id, persona.background)
-    _flash("top", f"Imported {persona.name}." + "".join(notes), misfits(persona))
+    _flash("top", " ".join([f"Imported {persona.name}.", *notes]), misfits(persona))
     st.rerun()
 
 

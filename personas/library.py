@@ -53,6 +53,23 @@ class PersonaLibrary:
         card = json.dumps(persona.to_card(), ensure_ascii=False, indent=2)
         self._write(self._path(persona.id), card.encode("utf-8"))
 
+    def import_card(self, data: bytes, file_name: str) -> tuple[Persona, builtins.list[str]]:
+        """Store a Character Card (V1, V2 or V3; PNG, JSON or CHARX) and its image as the avatar;
+        returns the persona and notes for the user (what was left out, an image not kept).
+        :class:`personas.cards.CardError` (nothing stored) when the card is refused. Its
+        background goes into memory separately (the store is not the library's)."""
+        from personas.cards import parse_card
+
+        parsed = parse_card(data, file_name)
+        notes = builtins.list(parsed.notes)
+        if parsed.avatar_png:
+            try:
+                self.save_avatar(parsed.persona.id, parsed.avatar_png)
+            except AvatarError as exc:
+                notes.append(f"Its image was not kept as the avatar: {exc}")
+        self.save(parsed.persona)
+        return parsed.persona, notes
+
     def delete(self, persona_id: str) -> None:
         """Forget the persona's card and its avatar (its memories live in the MemoryStore)."""
         self._path(persona_id).unlink(missing_ok=True)

@@ -202,3 +202,27 @@ def test_a_message_over_the_limit_is_refused_whole(service, llm_server) -> None:
     with pytest.raises(MessageTooLong):
         chat.edit(chat.view().turns[0], "y" * 50_001)
     assert chat.view().turns[0].text == "short"
+
+
+def test_deleting_a_persona_forgets_its_memories_card_and_attachments_and_keeps_its_lorebooks(tmp_path: Path) -> None:
+    from personas import Persona
+    from personas.lorebook_library import LorebookLibrary
+    from personas.worldinfo import Lorebook, LoreEntry
+
+    library = PersonaLibrary(tmp_path / "personas")
+    books = LorebookLibrary(tmp_path / "lorebooks")
+    service = ChatService(MemoryStore.open(path=str(tmp_path / "chroma")), library, "Sam", lorebooks=books)
+    wren = Persona(id="wren", name="Wren", background="Wren keeps the Saltmarsh lighthouse.")
+    library.save(wren)
+    book = books.add(Lorebook(entries=[LoreEntry(keys=["lamp"], content="The lamp is brass.")], name="Saltmarsh"))
+    books.set_personas_using(book.id, ["wren"])
+    assert service.ingest_background(wren) and service.store.count("wren") > 0
+
+    service.delete_persona("wren")
+    assert service.store.count("wren") == 0
+    with pytest.raises(KeyError):
+        library.get("wren")
+    assert books.personas_using(book.id) == [] and books.get(book.id).name == "Saltmarsh"
+
+    library.save(wren)  # a persona of the same id, made again: its background is read in again
+    assert service.ingest_background(wren) and service.store.count("wren") > 0

@@ -134,3 +134,38 @@ def test_decompression_bomb_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(AvatarError):
         to_png(image_bytes("PNG", size=(20, 20)))
+
+
+def test_import_card_stores_the_persona_and_its_image(library: PersonaLibrary) -> None:
+    from personas.cards import export_png
+
+    wren = Persona(id="wren", name="Wren", background="Wren keeps the Saltmarsh lighthouse.")
+    persona, notes = library.import_card(export_png(wren, image_bytes("PNG")), "wren.png")
+    assert persona.name == "Wren" and library.get(persona.id).background == wren.background
+    assert library.avatar(persona.id) is not None and opened(library.avatar(persona.id)).size == (30, 45)
+    assert notes == []
+
+
+def test_import_card_refused_stores_nothing(library: PersonaLibrary) -> None:
+    from personas.cards import CardError
+
+    with pytest.raises(CardError):
+        library.import_card(b'{"spec": "chara_card_v2", "data": 7}', "broken.json")
+    assert library.list() == []
+
+
+def test_import_card_with_an_unusable_image_keeps_the_card_and_says_so(library: PersonaLibrary, monkeypatch) -> None:
+    from personas import cards
+    from personas.cards import export_png
+
+    real = cards.parse_card
+
+    def with_a_bad_image(data: bytes, name: str):
+        from dataclasses import replace
+
+        return replace(real(data, name), avatar_png=b"not an image")
+
+    monkeypatch.setattr(cards, "parse_card", with_a_bad_image)
+    persona, notes = library.import_card(export_png(Persona(id="tobin", name="Tobin")), "tobin.png")
+    assert library.get(persona.id).name == "Tobin" and library.avatar(persona.id) is None
+    assert len(notes) == 1 and notes[0].startswith("Its image was not kept as the avatar:")
