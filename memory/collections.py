@@ -58,10 +58,8 @@ class Collections:
             metadata={"persona_id": persona_id},
         )
 
-    def existing(self, persona_id: str | None = None) -> list[Collection]:
-        """The persona's collection, or (``None``) every persona's of this space."""
-        if persona_id is not None:
-            return [self.of(persona_id)]
+    def existing(self) -> list[Collection]:
+        """Every persona's collection in this space."""
         return [
             self.client.get_collection(c.name, embedding_function=self._embed)
             for c in self.client.list_collections()

@@ -10,10 +10,9 @@ of a batch instead of always to 256 tokens (about 20x faster for chat-sized text
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-@functools.cache
+@cache
 def _tokenizer() -> Any:
     """The tokenizer, shared by every store of the process (it is read-only once configured)."""
     from tokenizers import Tokenizer
@@ -45,7 +44,7 @@ def _tokenizer() -> Any:
     return tokenizer
 
 
-@functools.cache
+@cache
 def _session(threads: int) -> Any:
     """One ONNX session per thread count for the whole process: loading the model takes about
     0.4 s, and a session is safe to run from several threads at once, so every store opened in a

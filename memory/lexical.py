@@ -181,7 +181,6 @@ class LexicalIndex:
 
     def _clear(self) -> None:
         self._generation += 1
-        self._count = 0  # rows
         self._indexed = True  # whether every row's words are in the postings (see prepare_search)
         self._terms: dict[str, int] = {}
         self._own: dict[int, list[int]] = {}  # term -> rows whose text or speaker has it (once per use)
@@ -198,7 +197,7 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._count
+            return len(self._ids)  # every row, its words indexed or not (see _add_rows)
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -384,7 +383,6 @@ class LexicalIndex:
             self._relink(around - rowids)
 
     def _insert(self, entries: Iterable[Entry]) -> None:
-        before = self._db.total_changes
         self._db.executemany(
             "INSERT INTO docs(id, kind, text, created_at, conversation_id, speaker, meta, grp, pos) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -393,12 +391,10 @@ class LexicalIndex:
                 for e in entries
             ],
         )
-        self._count += self._db.total_changes - before
 
     def _delete_rows(self, ids: Sequence[str]) -> set[int]:
         rowids = {r[0] for r in self._select("SELECT rowid FROM docs WHERE id IN ({})", ids)}
         self._db.executemany("DELETE FROM docs WHERE rowid = ?", [(r,) for r in rowids])
-        self._count -= len(rowids)
         return rowids
 
     def _select(self, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:

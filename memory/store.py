@@ -537,8 +537,9 @@ class MemoryStore:
             return []
         index = self._mirror(persona_id, collection, size)
         excluded = set(exclude)
-        found = candidates(collection, index, search, embedding, size, conversation_id, excluded, k, w)
-        cosine, lexical, vectors = found
+        cosine, lexical, vectors = candidates(
+            collection, index, search, embedding, size, conversation_id, excluded, k, w
+        )
         # (a candidate another process stored or deleted a moment ago may be missing: skipped)
         entries = index.entries(builtins.list(cosine))
         winners, hits = ranking.rank(entries, cosine, lexical, query, asked, moment, k, excluded, w)

@@ -13,7 +13,7 @@ import streamlit as st
 from llm.errors import LLMError
 from ui import chat_view, lorebooks, navigation, resources, sidebar
 from ui.safe_text import plain
-from ui.state import session
+from ui.state import Session, session
 
 navigation.require_app_frame()
 
@@ -84,7 +84,7 @@ with notes_area.container():
         chat_view.failure(view.failure)
     elif live is None and view.failure and view.failure.only_thinking:
         chat_view.only_thinking(view.failure, settings.sampling.max_tokens)
-    if (unsent := session.take("unsent")) is not None:  # a message that could not be sent, to copy
+    if (unsent := session.take(Session.unsent)) is not None:  # a message that could not be sent, to copy
         text, why = unsent
         st.error(why, icon=":material/error:")
         with st.expander("Your message (copy it from here)"):

@@ -15,7 +15,7 @@ from memory.config import EmbeddingChoice
 from memory.export import memories_csv, memories_json
 from ui import connection, navigation, resources, sidebar
 from ui.safe_text import plain
-from ui.state import session
+from ui.state import Session, session
 
 navigation.require_app_frame()
 
@@ -269,7 +269,7 @@ def timeline() -> None:
 
 
 st.title(f"What {plain(persona.name)} remembers")
-if flash := session.take("memories_flash"):
+if flash := session.take(Session.memories_flash):
     st.success(flash, icon=":material/check_circle:")
 confirm_delete()
 recall_probe()

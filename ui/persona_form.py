@@ -181,8 +181,6 @@ def _greetings(key: str, greetings: list[str]) -> list[str]:
     return [text for text in found if text.strip()]
 
 
-# --- the lorebook table -----------------------------------------------------------------------
-
 # --- the lorebook table (rows <-> book: personas.lore_table) ------------------------------------
 
 

@@ -8,7 +8,7 @@ their values.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 import streamlit as st
 
@@ -25,7 +25,13 @@ class Key(Generic[T]):
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, session: object, owner: type | None = None) -> T:
+    @overload
+    def __get__(self, session: None, owner: type) -> Key[T]: ...
+    @overload
+    def __get__(self, session: object, owner: type | None = None) -> T: ...
+    def __get__(self, session: object, owner: type | None = None) -> Key[T] | T:
+        if session is None:  # on the class (``Session.unsent``): the key itself, for ``take``
+            return self
         value: T = st.session_state.get(self.name, self.default)
         return value
 
@@ -59,10 +65,9 @@ class Session:
         chosen: dict[str, int] = st.session_state.setdefault("choices", {})
         return chosen
 
-    def take(self, name: str) -> Any:
-        """A one-time value (``unsent``, ``memories_flash``): its value, now unset."""
-        value = getattr(self, name)
-        delattr(self, name)
+    def take(self, key: Key[T]) -> T:
+        """A one-time value (``session.take(Session.unsent)``): its value, now unset."""
+        value: T = st.session_state.pop(key.name, key.default)
         return value
 
 
