@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.navigation import mark_framed
-from ui.resources import settings, store_guard
+from ui.resources import settings, store_guard, warm_up
 
 # An emoji icon: Streamlit draws it as an inline SVG. A ":material/…:" icon would make the browser
 # fetch the favicon from Google's font servers on every page (the README promises no outbound calls).
@@ -20,4 +20,7 @@ navigation = st.navigation(
     ]
 )
 with store_guard(settings().store):  # every page: a store that does not answer is a clear message
-    navigation.run()
+    try:
+        navigation.run()
+    finally:  # (also when the page stops or reruns early)
+        warm_up(settings().store)

@@ -20,7 +20,9 @@ Figure 5: start-up, from starting ``streamlit run`` to the chat input being visi
 (launched beforehand), and to the conversation being shown (the store open, the greeting drawn),
 on a warm install (one unmeasured start first), with an empty store (first run: the sample
 personas are seeded, the background is embedded) and with the cached 10,000-memory store of
-:mod:`bench.path`.
+:mod:`bench.path`: as a user's store is after a run of the app (it saved its mirrors,
+:mod:`memory.snapshot`), and a copy never started (the first start after an upgrade). Beside them,
+Streamlit's floor: a bare page (``bench/bare_page.py``) started and opened the same way.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from pathlib import Path
 from bench import Figure, Report, judged, table, write_section
 from bench.path import MESSAGES, fmt, store_copy
 from bench.relay import Relay, replay
-from tests.harness import CHROMIUM, CHROMIUM_ARGS, App, free_port, start_app
+from tests.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, App, free_port, start_app
 
 MAX_TOKENS = 96
 UNTHROTTLED = 0.9  # screen / relay streaming rate at or above which the app adds no throttling
+APP = ROOT / "app.py"
+BARE_PAGE = Path(__file__).with_name("bare_page.py")
 
 #: Records, per message sent, when Enter was pressed and when the reply's text (its answer, or a
 #: reasoning model's thinking) grew on screen while it was being written.
@@ -99,12 +103,14 @@ def _streaming(state: dict, relay: list[tuple[float, int]], bare: list[tuple[flo
     }  # fmt: skip
 
 
-def _startup(browser, workdir: Path, base_url: str, chroma: Path) -> tuple[float, float, float, float]:
+def _startup(
+    browser, workdir: Path, base_url: str, chroma: Path, script: Path = APP
+) -> tuple[float, float, float, float]:
     """Seconds from ``streamlit run`` to healthy, to the chat input visible (the user can type),
     and to the conversation shown (its first message: the store is open); then, on the running
     app, from opening the page in a new tab to the conversation shown."""
     workdir.mkdir(parents=True, exist_ok=True)
-    app = start_app(workdir, base_url, chroma, LLM_MAX_TOKENS=str(MAX_TOKENS))
+    app = start_app(workdir, base_url, chroma, script=script, LLM_MAX_TOKENS=str(MAX_TOKENS))
     try:
         app.wait_healthy()
         healthy = time.time() - app.started
@@ -202,34 +208,44 @@ def run(quick: bool = False) -> Report:
             big = store_copy(10_000, tmp_path / "big")
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
-            # figure 5: start-up, and opening the page on a running app
-            for label, chroma in (("empty store (first run: seeds, embeds the background)", None),
-                                  ("10,000 memories", big)):  # fmt: skip
-                _startup(browser, tmp_path / "warm", app_server.base_url, tmp_path / "warm" / "chroma")  # warm-up
+            # figure 5: start-up, and opening the page on a running app. The 10,000-memory store is
+            # started once unmeasured, as a user's store was at its last run (it leaves the saved
+            # mirrors, memory.snapshot); a copy never started shows what the first start after
+            # an upgrade costs. The bare page is Streamlit's own floor on this machine.
+            kinds = (("empty store (first run: seeds, embeds the background)", None, APP),
+                     ("10,000 memories, never started (no saved mirrors: the first start after an upgrade)",
+                      "fresh", APP),
+                     ("10,000 memories", big, APP),
+                     ("bare Streamlit page, no app code (the floor on this machine)", None, BARE_PAGE))  # fmt: skip
+            for label, chroma, script in kinds:
+                warm = tmp_path / "warm"
+                _startup(browser, warm, app_server.base_url, big if chroma is big else warm / "chroma", script)
                 healthy, usable, shown, reopened = [], [], [], []
                 for n in range(starts):
                     home = tmp_path / f"start-{len(startup_rows)}-{n}"
-                    h, u, c, o = _startup(browser, home, app_server.base_url, chroma or home / "chroma")
+                    store = store_copy(10_000, home) if chroma == "fresh" else chroma or home / "chroma"
+                    h, u, c, o = _startup(browser, home, app_server.base_url, store, script)
                     healthy.append(h * 1000)
                     usable.append(u * 1000)
                     shown.append(c * 1000)
                     reopened.append(o * 1000)
                     print(f"  start-up, {label}: healthy {h:.2f} s, chat input {u:.2f} s, conversation {c:.2f} s; "
                           f"opened again {o:.2f} s", file=sys.stderr)  # fmt: skip
-                met = judged(statistics.median(usable), 3000)
+                judged_here = chroma is big  # the issue's targets: a warm install, 10,000 memories
+                met = judged(statistics.median(usable), 3000) if script == APP else "–"
                 store = label.split(" (")[0]
-                shown_met = judged(statistics.median(shown), 2000) if chroma else "–"
-                reopened_met = judged(statistics.median(reopened), 1000) if chroma else "–"
-                startup_rows.append([label, fmt(healthy), fmt(usable), f"<= 3 s: {met}",
-                                     fmt(shown) + (f" (<= 2 s: {shown_met})" if chroma else ""),
-                                     fmt(reopened) + (f" (<= 1 s: {reopened_met})" if chroma else "")])  # fmt: skip
-                figures.append(
-                    Figure.of(f"start-up → chat input visible, {store}, ms", usable, target="<= 3 s", met=met)
-                )
+                shown_met = judged(statistics.median(shown), 2000) if judged_here else "–"
+                reopened_met = judged(statistics.median(reopened), 1000) if judged_here else "–"
+                shown_cell = fmt(shown) + (f" (<= 2 s: {shown_met})" if judged_here else "")
+                reopened_cell = fmt(reopened) + (f" (<= 1 s: {reopened_met})" if judged_here else "")
+                startup_rows.append([label, fmt(healthy), fmt(usable), f"<= 3 s: {met}" if script == APP else "–",
+                                     shown_cell, reopened_cell])  # fmt: skip
+                figures.append(Figure.of(f"start-up → chat input visible, {store}, ms", usable,
+                                         target="<= 3 s" if script == APP else "–", met=met))  # fmt: skip
                 figures.append(Figure.of(f"start-up → conversation shown, {store}, ms", shown,
-                                         target="<= 2 s" if chroma else "–", met=shown_met))  # fmt: skip
+                                         target="<= 2 s" if judged_here else "–", met=shown_met))  # fmt: skip
                 figures.append(Figure.of(f"running app: page opened → conversation shown, {store}, ms", reopened,
-                                         target="<= 1 s" if chroma else "–", met=reopened_met))  # fmt: skip
+                                         target="<= 1 s" if judged_here else "–", met=reopened_met))  # fmt: skip
 
             # figure 2: Enter → first text, against the bare server; then with a model that thinks
             results = _rounds(browser, relay, bare_server.base_url, tmp_path / "chat", big, rounds)

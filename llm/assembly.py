@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.messages.utils import count_tokens_approximately
+from typing import TYPE_CHECKING
 
 from llm.errors import ContextTooLong
 from llm.prompts import Role, by_depth, depth_note, notes_block, place_depth_notes
+
+if TYPE_CHECKING:  # LangChain is imported when first used (see llm.prompts)
+    from langchain_core.messages import BaseMessage
 
 TokenCounter = Callable[[str], int]
 
@@ -39,6 +40,9 @@ def approx_tokens(text: str) -> int:
     for English and leaves ``TEMPLATE_OVERHEAD`` of margin. Memoised: the persona and the history
     come back with every message.
     """
+    from langchain_core.messages import HumanMessage
+    from langchain_core.messages.utils import count_tokens_approximately
+
     return count_tokens_approximately([HumanMessage(text)])
 
 
@@ -70,6 +74,8 @@ class PromptParts:
 
 
 def to_messages(history: Sequence[tuple[Role, str]]) -> list[BaseMessage]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
     return [HumanMessage(text) if role == "user" else AIMessage(text) for role, text in history]
 
 

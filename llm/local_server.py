@@ -73,7 +73,10 @@ def model_path() -> Path:
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 1234, threads: int | None = None, thinking: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 1234,
+    threads: int | None = None,
+    thinking: str | None = None,
     embeddings: bool = False,
 ) -> object:
     """Load the model and serve it in background threads; the server lives as long as the
@@ -147,7 +150,10 @@ class LocalServerProcess:
 
 
 def spawn(
-    host: str = "127.0.0.1", port: int = 1234, timeout: float = 60.0, thinking: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 1234,
+    timeout: float = 60.0,
+    thinking: str | None = None,
     embeddings: bool = False,
 ) -> LocalServerProcess:
     """Start ``python -m llm.local_server`` in a child process and wait until it is healthy."""

@@ -26,11 +26,13 @@ Lorebook (World Info) entries go where their position says (SillyTavern's positi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+if TYPE_CHECKING:  # LangChain is imported when a prompt is first built: it takes half a second
+    from langchain_core.messages import BaseMessage
+    from langchain_core.prompts import ChatPromptTemplate
 
 #: Who a history message is from.
 Role = Literal["user", "assistant"]
@@ -59,13 +61,25 @@ NOTES_EXPLAINED = (
     "and world information that may matter now. They are for you only; {{user}} did not write them."
 )
 
-CHAT_PROMPT = ChatPromptTemplate.from_messages(
-    [
-        ("system", "{persona}"),
-        MessagesPlaceholder("history"),
-        ("human", "{notes}{message}"),
-    ]
-)
+
+@functools.cache
+def _chat_prompt() -> ChatPromptTemplate:
+    from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+    return ChatPromptTemplate.from_messages(
+        [
+            ("system", "{persona}"),
+            MessagesPlaceholder("history"),
+            ("human", "{notes}{message}"),
+        ]
+    )
+
+
+def __getattr__(name: str) -> ChatPromptTemplate:
+    """``CHAT_PROMPT``, the reply's prompt, built on first use (PEP 562)."""
+    if name == "CHAT_PROMPT":
+        return _chat_prompt()
+    raise AttributeError(f"module 'llm.prompts' has no attribute {name!r}")
 
 
 def substitute(text: str, char: str, user: str) -> str:
@@ -140,6 +154,8 @@ def place_depth_notes(
     of the user message just before it, else at the start of the next user message (the new
     message is one). A depth beyond the chat's start counts as its start.
     """
+    from langchain_core.messages import HumanMessage
+
     texts = [str(m.content) for m in history] + [message]
     users = [isinstance(m, HumanMessage) for m in history] + [True]
     before: dict[int, list[str]] = {}
@@ -154,9 +170,7 @@ def place_depth_notes(
             target = next(i for i in range(at, len(texts)) if users[i])
             before.setdefault(target, []).append(depth_note(lines))
     merged = ["\n\n".join([*before.get(i, []), text, *after.get(i, [])]) for i, text in enumerate(texts)]
-    messages = [
-        HumanMessage(merged[i]) if merged[i] != texts[i] else m for i, m in enumerate(history)
-    ]
+    messages = [HumanMessage(merged[i]) if merged[i] != texts[i] else m for i, m in enumerate(history)]
     return messages, merged[-1]
 
 

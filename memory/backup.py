@@ -585,5 +585,3 @@ def _replaceable_sample(library: Any, relative: str) -> bool:
     """A sample persona the app seeded, unchanged since, is replaced by the backup's version of it."""
     stem, _, suffix = relative.rpartition(".")
     return suffix == "json" and library.is_unchanged_sample(stem)
-
-

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from typing import Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Embeddable, EmbeddingFunction
-from chromadb.errors import NotFoundError
+if TYPE_CHECKING:  # Chroma is imported by whoever opens the client (about a second)
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Embeddable, EmbeddingFunction
 
 COLLECTION_PREFIX = "persona-"
 
@@ -35,17 +36,45 @@ def in_space(name: str, space: str) -> bool:
 
 
 class Collections:
-    """The personas' collections of one Chroma client, for one embedding model. Thread-safe."""
+    """The personas' collections of one Chroma client, for one embedding model. Thread-safe.
 
-    def __init__(self, client: ClientAPI, embed: object, space: str = "") -> None:
-        self.client = client
+    ``client`` may be a function that opens it: it is then opened on first use (the store's
+    first reads after a restart may come from its snapshot, :mod:`memory.snapshot`, instead).
+    ``embed`` gives the embedding function, also when first needed."""
+
+    def __init__(
+        self, client: ClientAPI | Callable[[], ClientAPI], embed: Callable[[], object], space: str = ""
+    ) -> None:
+        self._client: ClientAPI | None = None if callable(client) else client
+        self._open = client if callable(client) else None
+        self._opening = threading.Lock()
         self.space = space
-        # Chroma types a collection's function as taking documents or images; ours take documents
-        self._embed = cast("EmbeddingFunction[Embeddable]", embed)
+        self._embed_function = embed
         self._metadata_lock = threading.RLock()
+
+    @property
+    def client(self) -> ClientAPI:
+        if self._client is None:
+            with self._opening:
+                if self._client is None and self._open is not None:
+                    self._client = self._open()
+        assert self._client is not None
+        return self._client
+
+    @property
+    def opened(self) -> bool:
+        """Whether the Chroma client is open yet."""
+        return self._client is not None
+
+    @property
+    def _embed(self) -> EmbeddingFunction[Embeddable]:
+        # Chroma types a collection's function as taking documents or images; ours take documents
+        return cast("EmbeddingFunction[Embeddable]", self._embed_function())
 
     def of(self, persona_id: str) -> Collection:
         """The persona's collection, created when it has none yet."""
+        from chromadb.errors import NotFoundError
+
         name = collection_name(persona_id, self.space)
         try:  # half the time of get_or_create, which the store calls for every read
             return self.client.get_collection(name, embedding_function=self._embed)

@@ -19,7 +19,9 @@ server:
 
 Why not the alternatives: Chroma 1.5.9 has BM25 sparse vectors and hybrid ``Collection.search``,
 but only for distributed and hosted Chroma (local clients raise NotImplementedError); a sidecar
-index file next to the embedded store would not exist in client/server mode; ``bm25s`` is fast
+index file next to the embedded store would not exist in client/server mode (the embedded store
+does save the mirrors' rows beside it, but only as a head start for the next run's first reads,
+:mod:`memory.snapshot`; Chroma stays the truth); ``bm25s`` is fast
 but cannot add or remove a document without re-indexing everything, and a chat adds one with
 every message.
 
@@ -41,12 +43,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -346,23 +350,58 @@ class LexicalIndex:
         with self._lock, self._db:
             self._db.execute("DELETE FROM docs")
             self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'docs'")
-            self._clear()
             self._insert(entries)
-            rows = self._db.execute(
-                "SELECT rowid, id, kind, text, created_at, conversation_id, speaker FROM docs "
-                "ORDER BY kind, conversation_id, created_at, rowid"
-            ).fetchall()
-            self._indexed = not rows  # the words on the first search (see prepare_search)
-            self._add_rows([(r[0], r[1], r[2], r[3], r[6], r[4]) for r in rows])
-            for i, (rowid, _, kind, _, _, conversation_id, _) in enumerate(rows):
-                if kind != "turn":
-                    continue
-                for side, step in ((0, -1), (FAR, 1)):
-                    j, n = i + step, 0
-                    while n < FAR and 0 <= j < len(rows) and rows[j][2] == "turn" and rows[j][5] == conversation_id:
-                        self._near[side + n, rowid] = rows[j][0]
-                        j, n = j + step, n + 1
+            self._index_rows()
             self.rev = rev
+
+    def save(self, path: Path) -> str | None:
+        """Write the rows to ``path``, a SQLite file (replaced whole, never half-written); returns
+        the ``rev`` they match. The postings are not saved: :meth:`load` stems again, later."""
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.unlink(missing_ok=True)
+        target = sqlite3.connect(scratch)
+        try:
+            with self._lock:
+                self._db.backup(target)
+                rev = self.rev
+        finally:
+            target.close()
+        os.replace(scratch, path)
+        return rev
+
+    @classmethod
+    def load(cls, path: Path, rev: str | None) -> LexicalIndex:
+        """An index of the rows :meth:`save` wrote to ``path``, matching the collection's ``rev``;
+        their words are stemmed on the first search (see :meth:`prepare_search`)."""
+        index = cls()
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            with index._lock:
+                source.backup(index._db)
+                index._index_rows()
+                index.rev = rev
+        finally:
+            source.close()
+        return index
+
+    def _index_rows(self) -> None:
+        """Index the rows in ``docs`` afresh (after a rebuild, or a load from disk): their ids,
+        questions and neighbours at once, their words on the first search."""
+        self._clear()
+        rows = self._db.execute(
+            "SELECT rowid, id, kind, text, created_at, conversation_id, speaker FROM docs "
+            "ORDER BY kind, conversation_id, created_at, rowid"
+        ).fetchall()
+        self._indexed = not rows  # the words on the first search (see prepare_search)
+        self._add_rows([(r[0], r[1], r[2], r[3], r[6], r[4]) for r in rows])
+        for i, (rowid, _, kind, _, _, conversation_id, _) in enumerate(rows):
+            if kind != "turn":
+                continue
+            for side, step in ((0, -1), (FAR, 1)):
+                j, n = i + step, 0
+                while n < FAR and 0 <= j < len(rows) and rows[j][2] == "turn" and rows[j][5] == conversation_id:
+                    self._near[side + n, rowid] = rows[j][0]
+                    j, n = j + step, n + 1
 
     def upsert(self, entries: Sequence[Entry]) -> None:
         """Add or replace entries, and refresh the context of the turns around them."""

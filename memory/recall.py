@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Where
 
 from memory import ranking
 from memory.chunking import passage
 from memory.lexical import Entry, LexicalIndex
 from memory.schema import shorten
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Where
 
 #: Characters of the answer recall gives with a turn that asked a question (``Memory.reply``).
 REPLY_CHARS = 300
@@ -35,9 +38,7 @@ def candidates(
     where: Where | None = None
     if conversation_id is not None:
         where = {"$or": [{"kind": "background"}, {"conversation_id": conversation_id}]}
-    lexical = (
-        index.search(search, wanted, conversation_id, list(excluded), weights=w) if w.lexical else {}
-    )
+    lexical = index.search(search, wanted, conversation_id, list(excluded), weights=w) if w.lexical else {}
     cosine: dict[str, float] = {i: 0.0 for i in lexical}
     vectors: dict[str, npt.NDArray[np.float32]] = {}  # the candidates' vectors Chroma gave
     if embedding is not None:
@@ -79,9 +80,7 @@ def passages(
     return texts
 
 
-def answers(
-    index: LexicalIndex, entries: dict[str, Entry], winners: list[str], excluded: set[str]
-) -> dict[str, str]:
+def answers(index: LexicalIndex, entries: dict[str, Entry], winners: list[str], excluded: set[str]) -> dict[str, str]:
     """For each recalled turn that asked a question, the next turn of its conversation when
     another speaker said it: a question is worth little in the prompt without its answer.
     Not when that answer is recalled itself or already in the prompt (``excluded``)."""
@@ -96,6 +95,7 @@ def answers(
         if a in answers and answers[a].speaker != entries[i].speaker and answers[a].text.strip()
     }
 
+
 def newer_first(
     collection: Collection,
     entries: dict[str, Entry],
@@ -108,9 +108,7 @@ def newer_first(
     older's (plus a hair, added to its recency part) so that the list stays best first.
     Returns the winners in that order and, for each older memory, the newer one's id.
     ``known``: vectors recall already has (the lexical candidates'); the others are read."""
-    statements = [
-        i for i, _, _ in winners if entries[i].kind == "turn" and not entries[i].text.rstrip().endswith("?")
-    ]
+    statements = [i for i, _, _ in winners if entries[i].kind == "turn" and not entries[i].text.rstrip().endswith("?")]
     speakers = [entries[i].speaker for i in statements]
     if w.same_thing <= 0 or len(statements) == len(set(speakers)):  # no speaker twice: nothing to order
         return winners, {}

@@ -14,34 +14,36 @@ write of this store stamps the collection's metadata with a new ``rev`` token. T
 each record's text and metadata, so reads (``get``, ``transcript``, ``list``, ``recall``) build
 their memories from it once it is checked against Chroma, and ask Chroma only for vectors.
 Recall fuses both (:mod:`memory.ranking`).
+
+The embedded store saves the mirrors beside it (:mod:`memory.snapshot`): after a restart, the
+first reads (conversations, a transcript, titles and settings) come from there, before Chroma is
+imported, as long as nothing has written the store since; the warm-up then checks every mirror.
 """
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import functools
 import hashlib
 import json
+import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import chromadb
 import numpy as np
 import numpy.typing as npt
-from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Include, Metadata, Where
-from chromadb.config import Settings as ChromaSettings
 
 from memory import ranking
 from memory.chunking import chunk_text, paragraphs, sentences
 from memory.collections import Collections
 from memory.config import StoreConfig
-from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 from memory.journal import Journal, PendingTurn
 from memory.lexical import LexicalIndex, ListFilter
 from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
@@ -56,10 +58,21 @@ from memory.schema import (
     storable,
     turn_metadata,
 )
+from memory.snapshot import Saved, Snapshot
+
+if TYPE_CHECKING:  # Chroma and the embedding model load when first needed (see MemoryStore.open)
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Include, Metadata, Where
+
+    from memory.embeddings import OfflineMiniLM, ServerEmbeddings
+
+log = logging.getLogger(__name__)
 
 _INCLUDE: Include = ["documents", "metadatas"]
 _BATCH = 64  # memories embedded and written per Chroma call
 _PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
+SNAPSHOT_DELAY = 2.0  # seconds after a write before the mirrors are saved (memory.snapshot)
 
 
 def _digest(*parts: str) -> str:
@@ -90,16 +103,27 @@ class MemoryStore:
 
     def __init__(
         self,
-        client: ClientAPI,
+        client: ClientAPI | Callable[[], ClientAPI],
         embedding_function: OfflineMiniLM | ServerEmbeddings | None = None,
         journal: Journal | None = None,
+        *,
+        snapshot: Snapshot | None = None,
     ) -> None:
         #: The embedding model's part of the collection names ("" for the built-in MiniLM).
         self.space: str = getattr(embedding_function, "space", "")
-        self._embed = embedding_function or OfflineMiniLM()
-        self._collections = Collections(client, self._embed, self.space)
+        self._embedding_function = embedding_function
+        self._collections = Collections(client, lambda: self._embed, self.space)
         self._journal = journal if journal is not None else Journal(None)
         self._mirrors: dict[str, LexicalIndex] = {}
+        # the mirrors saved at the last run (memory.snapshot): read until Chroma is checked
+        self._snapshot = snapshot
+        self._saved: dict[str, Saved] = snapshot.load() if snapshot else {}
+        self._unchecked = set(self._saved)
+        self._writes = 0  # this process's writes, so that a snapshot is saved after the last one
+        self._saved_writes = 0
+        self._save_timer: threading.Timer | None = None
+        if snapshot is not None:
+            atexit.register(_save_at_exit, weakref.ref(self))
         self._lock = threading.RLock()
         self._storing = threading.Lock()
         self._rebuilding = threading.Lock()
@@ -120,16 +144,36 @@ class MemoryStore:
         if path is None and host is None:
             config = StoreConfig.from_env()
             path, host, port = config.path, config.host, port or config.port
-        settings = ChromaSettings(anonymized_telemetry=False)
-        if host:
-            client = chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
-        else:
-            client = chromadb.PersistentClient(path=str(path), settings=settings)
-        return cls(client, embedding_function, Journal(path))
+
+        def client() -> ClientAPI:  # opened on first use: the first reads may need no Chroma
+            import chromadb
+            from chromadb.config import Settings
+
+            settings = Settings(anonymized_telemetry=False)
+            if host:
+                return chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
+            return chromadb.PersistentClient(path=str(path), settings=settings)
+
+        if host:  # a server's files are not here: no snapshot to check them by
+            return cls(client(), embedding_function, Journal(path))
+        space = getattr(embedding_function, "space", "")
+        return cls(client, embedding_function, Journal(path), snapshot=Snapshot(str(path), space))
+
+    @functools.cached_property
+    def _embed(self) -> OfflineMiniLM | ServerEmbeddings:
+        if self._embedding_function is not None:
+            return self._embedding_function
+        from memory.embeddings import OfflineMiniLM
+
+        return OfflineMiniLM()
 
     # -- collections ---------------------------------------------------------------------------
 
     def _collection(self, persona_id: str) -> Collection:
+        """The persona's collection; from now on its mirror is checked against it (see
+        :meth:`_read_mirror`)."""
+        with self._lock:
+            self._unchecked.discard(persona_id)
         return self._collections.of(persona_id)
 
     def persona_ids(self) -> builtins.list[str]:
@@ -144,12 +188,42 @@ class MemoryStore:
     def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
         return self._embed.encode_query(query)
 
-    def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
-        """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
+    def _index(self, persona_id: str) -> LexicalIndex:
+        """The persona's lexical index as this process has it (the saved one, at first)."""
         with self._lock:
             index = self._mirrors.get(persona_id)  # (an empty index is falsy: no `or` here)
             if index is None:
-                index = self._mirrors[persona_id] = LexicalIndex()
+                saved = self._saved.get(persona_id)
+                try:
+                    index = saved.load() if saved else LexicalIndex()
+                except Exception:  # a damaged snapshot only means reading Chroma
+                    log.warning("could not read the saved mirror of %s; reading Chroma", persona_id, exc_info=True)
+                    self._unchecked.discard(persona_id)
+                    index = LexicalIndex()
+                self._mirrors[persona_id] = index
+            return index
+
+    def _read_mirror(self, persona_id: str) -> LexicalIndex:
+        """The persona's mirror, to read: as saved at the last run until this process has
+        touched the persona's collection (the first reads after a restart need no Chroma, see
+        :mod:`memory.snapshot`), then checked against the collection."""
+        with self._lock:
+            if persona_id in self._unchecked:
+                index = self._index(persona_id)
+                if persona_id in self._unchecked:  # (not if the saved file could not be read)
+                    return index
+        return self._mirror(persona_id, self._collection(persona_id))
+
+    def _metadata(self, persona_id: str) -> dict[str, Any]:
+        """The persona's collection's metadata (as saved, while its mirror is, see :meth:`_read_mirror`)."""
+        with self._lock:
+            if persona_id in self._unchecked:
+                return self._saved[persona_id].metadata
+        return dict(self._collection(persona_id).metadata or {})
+
+    def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
+        """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
+        index = self._index(persona_id)
         rev = (collection.metadata or {}).get("rev")
         size = collection.count() if size is None else size
         if index.rev != rev or len(index) != size:
@@ -175,6 +249,50 @@ class MemoryStore:
         rev = uuid.uuid4().hex
         self._collections.modify(persona_id, rev=rev)
         index.rev = rev
+        self._written()
+
+    def _written(self) -> None:
+        """Save the mirrors a moment after this write (one save for a burst of writes)."""
+        with self._lock:
+            self._writes += 1
+            if self._snapshot is None or (self._save_timer is not None and self._save_timer.is_alive()):
+                return
+            self._save_timer = threading.Timer(SNAPSHOT_DELAY, self._save_after_writes)
+            self._save_timer.daemon = True
+            self._save_timer.start()
+
+    def _save_after_writes(self) -> None:
+        writes = self._writes
+        if not self.save_snapshot() and self._writes != writes:
+            with self._lock:
+                self._save_timer = None
+            self._written()  # written while saving: once more after this write
+
+    def save_snapshot(self) -> bool:
+        """Save every checked mirror (:mod:`memory.snapshot`), so that the next start reads
+        conversations before opening Chroma; returns whether it was saved. The store does this
+        itself after its warm-up and after writes; a failure only costs the next start time."""
+        if self._snapshot is None or not self._collections.opened:
+            return False
+        try:
+            writes, stamp = self._writes, self._snapshot.stamp()
+            mirrors: dict[str, tuple[LexicalIndex, dict[str, Any]]] = {}
+            for persona_id in self.persona_ids():
+                with self._lock:
+                    index = self._mirrors.get(persona_id)
+                    if index is None or persona_id in self._unchecked:
+                        continue
+                collection = self._collections.of(persona_id)
+                metadata = dict(collection.metadata or {})
+                if index.rev == metadata.get("rev") and len(index) == collection.count():
+                    mirrors[persona_id] = (index, metadata)
+            saved = self._snapshot.save(mirrors, stamp)
+        except Exception:  # a snapshot is only a head start (see memory.snapshot)
+            log.warning("could not save the memory mirrors' snapshot", exc_info=True)
+            return False
+        if saved:
+            self._saved_writes = writes
+        return saved
 
     def _duplicates(
         self,
@@ -235,11 +353,14 @@ class MemoryStore:
                 unit_id = f"bg-{_digest(persona_id, group, str(n), sentence)}"
                 units.setdefault(unit_id, (sentence, {"paragraph": group, "sentence": n}))
                 ids.append(unit_id)
+        # all stored already (every start of the app, for each persona): the mirror says so, as
+        # saved at the last run if need be, and Chroma need not even be opened for it
+        if len(self._read_mirror(persona_id).entries(builtins.list(units))) == len(units):
+            self._replace_v1_chunks(persona_id, self._read_mirror(persona_id), text)
+            return ids
         collection = self._collection(persona_id)
         index = self._mirror(persona_id, collection)
-        existing: set[str] = set()
-        for start in range(0, len(units), _PAGE):
-            existing |= set(collection.get(ids=builtins.list(units)[start : start + _PAGE], include=[])["ids"])
+        existing = set(index.entries(builtins.list(units)))
         new = {i: u for i, u in units.items() if i not in existing}
         same: dict[str, str] = {}
         done = len(units) - len(new)
@@ -268,10 +389,10 @@ class MemoryStore:
             done += len(batch)
             if progress:
                 progress(done, len(units))
-        self._replace_v1_chunks(persona_id, collection, index, text)
+        self._replace_v1_chunks(persona_id, index, text)
         return [same.get(i, i) for i in ids]
 
-    def _replace_v1_chunks(self, persona_id: str, collection: Collection, index: LexicalIndex, text: str) -> None:
+    def _replace_v1_chunks(self, persona_id: str, index: LexicalIndex, text: str) -> None:
         """Migration 1 -> 2: a store written before sentence records holds this background as
         chunks of up to 600 characters (:func:`memory.chunking.chunk_text`, ids from their text).
         Once the sentences are stored, those chunks of the same text are deleted. Chunks of any
@@ -473,9 +594,7 @@ class MemoryStore:
 
     def conversation_settings(self, persona_id: str) -> dict[str, dict[str, Any]]:
         """What is set for each of the persona's conversations (see :meth:`set_conversation_settings`)."""
-        settings: dict[str, dict[str, Any]] = json.loads(
-            (self._collection(persona_id).metadata or {}).get("settings", "{}")
-        )
+        settings: dict[str, dict[str, Any]] = json.loads(self._metadata(persona_id).get("settings", "{}"))
         return settings
 
     def set_conversation_settings(self, persona_id: str, conversation_id: str, **values: Any) -> None:
@@ -487,9 +606,12 @@ class MemoryStore:
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
+        with self._lock:
+            self._unchecked.discard(persona_id)
         self._collections.delete(persona_id)
         with self._lock:
             self._mirrors.pop(persona_id, None)
+        self._written()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -503,7 +625,7 @@ class MemoryStore:
         wanted = builtins.list(memory_ids)
         if not wanted:
             return []
-        return self._memories(self._mirror(persona_id, self._collection(persona_id)), wanted)
+        return self._memories(self._read_mirror(persona_id), wanted)
 
     def recall(
         self,
@@ -558,7 +680,7 @@ class MemoryStore:
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""
-        index = self._mirror(persona_id, self._collection(persona_id))
+        index = self._read_mirror(persona_id)
         return self._memories(index, index.conversation_ids(conversation_id))
 
     def warm_up(self) -> None:
@@ -569,6 +691,9 @@ class MemoryStore:
         # first what the pages show (every persona's rows: conversations, transcripts), then what
         # the first message needs (the embedding model, the lexical postings)
         mirrors = [self._mirror(persona_id, self._collection(persona_id)) for persona_id in self.persona_ids()]
+        with self._lock:
+            self._unchecked.clear()  # (a saved persona Chroma no longer has: read as empty from now on)
+        self.save_snapshot()  # (writes meanwhile make it stale: their own save follows)
         self._vectors(["warm up"])
         self._query_vector("warm up")
         for mirror in mirrors:
@@ -577,9 +702,9 @@ class MemoryStore:
     def conversations(self, persona_id: str) -> builtins.list[Conversation]:
         """The persona's conversations, most recently active first; titled by the user (see
         :meth:`rename_conversation`) or by their first user message."""
-        collection = self._collection(persona_id)
-        titles = json.loads((collection.metadata or {}).get("titles", "{}"))
-        settings = json.loads((collection.metadata or {}).get("settings", "{}"))
+        metadata = self._metadata(persona_id)
+        titles = json.loads(metadata.get("titles", "{}"))
+        settings = json.loads(metadata.get("settings", "{}"))
         conversations = [
             Conversation(
                 id=conversation_id,
@@ -589,9 +714,7 @@ class MemoryStore:
                 turns=turns,
                 parent=settings.get(conversation_id, {}).get("parent"),
             )
-            for conversation_id, first, last, turns, first_message in self._mirror(
-                persona_id, collection
-            ).conversations()
+            for conversation_id, first, last, turns, first_message in self._read_mirror(persona_id).conversations()
         ]
         return sorted(conversations, key=lambda c: c.updated_at, reverse=True)
 
@@ -616,14 +739,13 @@ class MemoryStore:
             return sorted((m for page in pages for m in page), key=lambda m: m.created_at, reverse=True)[
                 offset : offset + limit
             ]
-        index = self._mirror(persona_id, self._collection(persona_id))
+        index = self._read_mirror(persona_id)
         ids, _ = index.select(filters, limit, offset)
         return self._memories(index, ids)
 
     def turns_per_day(self, persona_id: str) -> dict[str, int]:
         """How many conversation turns were stored on each day (UTC, ``YYYY-MM-DD``)."""
-        collection = self._collection(persona_id)
-        return dict(self._mirror(persona_id, collection).turns_per_day())
+        return dict(self._read_mirror(persona_id).turns_per_day())
 
     def count(
         self,
@@ -645,6 +767,8 @@ class MemoryStore:
     @property
     def embedding_model(self) -> str:
         """The name of the embedding model the store's vectors come from."""
+        from memory.embeddings import ServerEmbeddings
+
         if isinstance(self._embed, ServerEmbeddings):
             return f"{self._embed.name()}:{self._embed.model}"
         name = getattr(self._embed, "name", None)
@@ -653,13 +777,15 @@ class MemoryStore:
     @property
     def embedding_label(self) -> str:
         """The embedding model, as the user knows it."""
+        from memory.embeddings import ServerEmbeddings
+
         if isinstance(self._embed, ServerEmbeddings):
             return self._embed.label()
         return "the built-in all-MiniLM-L6-v2 (offline)"
 
     def conversation_titles(self, persona_id: str) -> dict[str, str]:
         """The titles given to the persona's conversations (by :meth:`rename_conversation`), by id."""
-        return dict(json.loads((self._collection(persona_id).metadata or {}).get("titles", "{}")))
+        return dict(json.loads(self._metadata(persona_id).get("titles", "{}")))
 
     def records(self, persona_id: str) -> Iterator[StoredRecord]:
         """Every memory of the persona as stored (id, text, whole metadata), read from Chroma."""
@@ -713,3 +839,10 @@ def _filter(
         since=_as_utc(since).timestamp() if since else None,
         until=_as_utc(until).timestamp() if until else None,
     )
+
+
+def _save_at_exit(store: weakref.ref[MemoryStore]) -> None:
+    """At exit, save the mirrors of a store written since its last save (see :mod:`memory.snapshot`)."""
+    alive = store()
+    if alive is not None and alive._writes != alive._saved_writes:
+        alive.save_snapshot()

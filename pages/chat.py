@@ -103,12 +103,6 @@ else:
             actions.button("Continue", icon=":material/keyboard_double_arrow_right:", key="continue",
                            on_click=chat.continue_reply, args=(asked, last, settings, choices))  # fmt: skip
 
-usage = chat.context_usage(settings, view)
-st.sidebar.progress(usage.fraction, text=f"Context: {usage.total:,} of {usage.window:,} tokens")
-st.sidebar.caption(f"persona {usage.persona:,} · memories {usage.memories:,} · history {usage.history:,} · "
-                   f"reply {usage.reply:,}")  # fmt: skip
-chat_view.export_buttons(persona, conversation_id, user.name, service.greeting(persona, user.name), view.visible)
-
 
 def send() -> None:
     """The message box's callback: journal the message and put it in line, in the conversation
@@ -122,6 +116,12 @@ def send() -> None:
 
 
 st.chat_input(f"Message {persona.name}…", key="composer", on_submit=send)
+# the sidebar's last parts, after the message box is on screen
+usage = chat.context_usage(settings, view)
+st.sidebar.progress(usage.fraction, text=f"Context: {usage.total:,} of {usage.window:,} tokens")
+st.sidebar.caption(f"persona {usage.persona:,} · memories {usage.memories:,} · history {usage.history:,} · "
+                   f"reply {usage.reply:,}")  # fmt: skip
+chat_view.export_buttons(persona, conversation_id, user.name, service.greeting(persona, user.name), view.visible)
 
 if live is not None:
     with live_slot:

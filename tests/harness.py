@@ -73,9 +73,12 @@ class App:
         stop_group(self.process)
 
 
-def start_app(workdir: Path, llm_url: str, chroma: Path | None = None, **settings: str) -> App:
+def start_app(
+    workdir: Path, llm_url: str, chroma: Path | None = None, *, script: Path = ROOT / "app.py", **settings: str
+) -> App:
     """Start the app on a free port with its state in ``workdir`` (its Chroma store in ``chroma``,
-    default ``workdir/chroma``) and ``settings`` as environment variables (``LLM_MAX_TOKENS="200"``)."""
+    default ``workdir/chroma``) and ``settings`` as environment variables (``LLM_MAX_TOKENS="200"``).
+    ``script``: another Streamlit script instead (the benchmarks' bare page)."""
     port = free_port()
     env = {
         **os.environ,
@@ -92,7 +95,7 @@ def start_app(workdir: Path, llm_url: str, chroma: Path | None = None, **setting
     }
     started = time.time()
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip

@@ -19,9 +19,11 @@ def test_the_first_paint_imports_no_heavy_library() -> None:
         from memory import Memory, StoreConfig
         from memory.export import conversation_markdown
         from ui import chat_view, navigation, resources, sidebar
+        from memory import MemoryStore  # Chroma and the embedding model: when first used
+        from chat import ChatService  # LangChain: when a prompt is first built
         print(sorted(name for name in {HEAVY!r} if name in sys.modules))
-        from memory import MemoryStore  # loaded on first use
         from llm import make_client, reply_messages
+        import memory.embeddings
         print(sorted(name for name in {HEAVY!r} if name in sys.modules))
         """
     )

@@ -26,6 +26,7 @@ PERSONA_AVATAR = ":material/theater_comedy:"
 #: which is also how soon a message sent meanwhile interrupts the drawing (see :func:`follow`).
 TICK = 0.1
 
+
 @dataclass(frozen=True)
 class Speakers:
     """Who speaks in the chat: names and avatars (image file paths, or None for an icon)."""

@@ -14,6 +14,7 @@ __all__ = ["SERVER_URL", "Connection", "connect", "server_fields", "status_badge
 #: Session state: the server URL chosen in the chat's sidebar, for the other pages.
 SERVER_URL = "server_url"
 
+
 def _apply_preset(app: AppSettings) -> None:
     url = PRESETS[st.session_state.preset]
     st.session_state.base_url = url or resources.builtin_server(app.llm.builtin_port)

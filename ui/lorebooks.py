@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import streamlit as st
 
 from personas import Persona
@@ -33,6 +32,9 @@ from personas.worldinfo import (
     new_entry,
 )
 from ui.safe_text import plain
+
+if TYPE_CHECKING:  # pandas takes 0.3 s to import: the chat page, which needs no table, never does
+    import pandas as pd
 
 _ROW = "_row"  # hidden column: the entry's place in the book
 #: The table's columns: (column, LoreEntry attribute, header, help).
@@ -98,6 +100,8 @@ def display(entry: LoreEntry) -> dict[str, Any]:
 
 def rows(book: Lorebook) -> pd.DataFrame:
     """The book's entries as a table, with their places in the hidden ``_row``."""
+    import pandas as pd
+
     table = pd.DataFrame(
         [{_ROW: i, **display(e)} for i, e in enumerate(book.entries)], columns=[_ROW, *(c for c, *_ in COLUMNS)]
     )
@@ -284,6 +288,8 @@ def _choose(library: LorebookLibrary, persona_id: str, conversation_id: str, key
 
 def plain_cell(value: Any) -> Any:
     """A table cell as a plain Python value: None for missing (NaN, NA), numpy scalars unwrapped."""
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value

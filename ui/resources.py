@@ -65,10 +65,17 @@ def settings() -> AppSettings:
 
 @st.cache_resource(show_spinner="Opening the memory store…")
 def memory_store(config: StoreConfig) -> memory.MemoryStore:
-    """The store, with the embedding model chosen on the Memories page (saved beside it)."""
-    store = open_store(config, EmbeddingChoice.load(config.path))
-    threading.Thread(target=store.warm_up, name="memory-warm-up", daemon=True).start()
-    return store
+    """The store, with the embedding model chosen on the Memories page (saved beside it). It
+    opens Chroma when first needed: a page drawn from its snapshot of the last run needs none."""
+    return open_store(config, EmbeddingChoice.load(config.path))
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up(config: StoreConfig) -> None:
+    """Once per process (the frame calls it after each page is drawn, so the first page is drawn
+    without it beside it): open Chroma and check the mirrors, load the embedding model and index
+    the words, in the background, so that the first message does not wait for them."""
+    threading.Thread(target=memory_store(config).warm_up, name="memory-warm-up", daemon=True).start()
 
 
 def open_store(config: StoreConfig, choice: EmbeddingChoice) -> memory.MemoryStore:
@@ -90,6 +97,7 @@ def switch_embeddings(app: AppSettings, choice: EmbeddingChoice, progress: Calla
     done = reembed(memory_store(app.store), open_store(app.store, choice), progress)
     choice.save(app.store.path)
     memory_store.clear()
+    warm_up.clear()
     chat_service.clear()
     return done
 

@@ -207,7 +207,7 @@ def _conversation_menu(store: MemoryStore, persona: Persona, conversation_id: st
 
 
 def who_you_are(chat: Conversation, users: UserPersonaLibrary) -> None:
-    """"You are …" for this conversation: which user persona it uses (new ones: the default)."""
+    """ "You are …" for this conversation: which user persona it uses (new ones: the default)."""
     everyone = {u.id: u for u in users.list()}
     current = chat.user().id
     key = f"user_persona_{chat.persona_id}_{chat.conversation_id}"
