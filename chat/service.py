@@ -30,7 +30,7 @@ from chat.live import LiveReply, ReplyView
 from chat.prompting import PreparedReply, chosen_turns, exchanges, prepare_reply, recent_history
 from llm.assembly import ContextUsage, context_usage
 from llm.errors import LLMError, NoModelLoaded
-from llm.prompts import persona_prompt, substitute
+from llm.prompts import chat_prompt, persona_prompt, substitute
 from llm.settings import Sampling
 from llm.thinking import split_thinking
 from memory.models import Memory, NewTurn
@@ -189,7 +189,10 @@ class ChatService:
             raise PersonaGone(persona_id) from None
 
     def client(self, base_url: str, api_key: str) -> openai.OpenAI:
-        """One ``openai`` client per server, kept (building one takes about 0.2 s)."""
+        """One ``openai`` client per server, kept (building one takes about 0.2 s). LangChain's
+        prompt is built with the first (0.5 s more): the first message waits for neither when
+        the page has prepared them (:meth:`prepare_client`)."""
+        chat_prompt()
         with self._lock:
             key = (base_url, api_key)
             if key not in self._clients:

@@ -63,7 +63,8 @@ NOTES_EXPLAINED = (
 
 
 @functools.cache
-def _chat_prompt() -> ChatPromptTemplate:
+def chat_prompt() -> ChatPromptTemplate:
+    """The reply's prompt (``CHAT_PROMPT``); the first call imports LangChain (about 0.5 s)."""
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
     return ChatPromptTemplate.from_messages(
@@ -78,7 +79,7 @@ def _chat_prompt() -> ChatPromptTemplate:
 def __getattr__(name: str) -> ChatPromptTemplate:
     """``CHAT_PROMPT``, the reply's prompt, built on first use (PEP 562)."""
     if name == "CHAT_PROMPT":
-        return _chat_prompt()
+        return chat_prompt()
     raise AttributeError(f"module 'llm.prompts' has no attribute {name!r}")
 
 

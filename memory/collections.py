@@ -17,6 +17,15 @@ if TYPE_CHECKING:  # Chroma is imported by whoever opens the client (about a sec
     from chromadb.api.types import Embeddable, EmbeddingFunction
 
 COLLECTION_PREFIX = "persona-"
+_IMPORTING = threading.Lock()
+
+
+def import_chroma() -> None:
+    """Import Chroma (once; about a second), one thread at a time: the store loads it when first
+    needed, and two threads importing it at once fail ("partially initialized module
+    'chromadb.api'": the package imports itself in a circle)."""
+    with _IMPORTING:
+        import chromadb  # noqa: F401
 
 
 def collection_name(persona_id: str, space: str = "") -> str:
@@ -73,11 +82,12 @@ class Collections:
 
     def of(self, persona_id: str) -> Collection:
         """The persona's collection, created when it has none yet."""
+        client = self.client  # (imports Chroma, if this opens it)
         from chromadb.errors import NotFoundError
 
         name = collection_name(persona_id, self.space)
         try:  # half the time of get_or_create, which the store calls for every read
-            return self.client.get_collection(name, embedding_function=self._embed)
+            return client.get_collection(name, embedding_function=self._embed)
         except NotFoundError:
             pass
         return self.client.get_or_create_collection(

@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from memory import ranking
 from memory.chunking import chunk_text, paragraphs, sentences
-from memory.collections import Collections
+from memory.collections import Collections, import_chroma
 from memory.config import StoreConfig
 from memory.journal import Journal, PendingTurn
 from memory.lexical import LexicalIndex, ListFilter
@@ -146,6 +146,7 @@ class MemoryStore:
             path, host, port = config.path, config.host, port or config.port
 
         def client() -> ClientAPI:  # opened on first use: the first reads may need no Chroma
+            import_chroma()
             import chromadb
             from chromadb.config import Settings
 
@@ -163,6 +164,7 @@ class MemoryStore:
     def _embed(self) -> OfflineMiniLM | ServerEmbeddings:
         if self._embedding_function is not None:
             return self._embedding_function
+        import_chroma()
         from memory.embeddings import OfflineMiniLM
 
         return OfflineMiniLM()
@@ -767,6 +769,7 @@ class MemoryStore:
     @property
     def embedding_model(self) -> str:
         """The name of the embedding model the store's vectors come from."""
+        import_chroma()
         from memory.embeddings import ServerEmbeddings
 
         if isinstance(self._embed, ServerEmbeddings):
@@ -777,6 +780,7 @@ class MemoryStore:
     @property
     def embedding_label(self) -> str:
         """The embedding model, as the user knows it."""
+        import_chroma()
         from memory.embeddings import ServerEmbeddings
 
         if isinstance(self._embed, ServerEmbeddings):

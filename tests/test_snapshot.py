@@ -135,3 +135,20 @@ def test_a_server_store_keeps_no_snapshot(chroma_server: tuple[str, int], tmp_pa
     store.add_turn("snapshot-server", "c1", "user", "Hello", T0)
     store.warm_up()
     assert not store.save_snapshot() and not (tmp_path / FOLDER).exists()
+
+
+def test_a_fresh_process_recalls_at_once(tmp_path: Path) -> None:
+    """The first recall loads Chroma (opening the collection) and the embedding model (the query
+    is embedded on another thread) at the same moment: two threads importing Chroma at once used
+    to fail with "partially initialized module 'chromadb.api'"."""
+    _saved(tmp_path)
+    script = textwrap.dedent(f"""
+        from datetime import datetime, UTC
+        from memory import MemoryStore
+        store = MemoryStore.open(path={str(tmp_path)!r})
+        print(store.recall("mara", "Who made her hand?", k=1, now=datetime(2026, 3, 2, tzinfo=UTC))[0].text)
+    """)
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().endswith("a clockmaker.")

@@ -82,6 +82,9 @@ def open_store(config: StoreConfig, choice: EmbeddingChoice) -> memory.MemorySto
     """The store whose vectors come from ``choice``'s model (each model has collections of its own)."""
     embedder = None
     if choice.model and choice.base_url:
+        from memory.collections import import_chroma
+
+        import_chroma()  # (one thread at a time)
         from memory.embeddings import ServerEmbeddings
 
         embedder = ServerEmbeddings(choice.base_url, choice.model, settings().llm.api_key)
