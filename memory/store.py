@@ -174,9 +174,14 @@ class MemoryStore:
     def _collection(self, persona_id: str) -> Collection:
         """The persona's collection; from now on its mirror is checked against it (see
         :meth:`_read_mirror`)."""
+        self._check(persona_id)
+        return self._collections.of(persona_id)
+
+    def _check(self, persona_id: str) -> None:
+        """Read the persona's mirror and metadata checked against Chroma from now on (not as
+        saved at the last run): before any write, and once anything has opened its collection."""
         with self._lock:
             self._unchecked.discard(persona_id)
-        return self._collections.of(persona_id)
 
     def persona_ids(self) -> builtins.list[str]:
         """Personas that have anything stored."""
@@ -585,14 +590,14 @@ class MemoryStore:
         collection = self._collection(persona_id)
         ids = collection.get(where=_where(kind="turn", conversation_id=conversation_id), include=[])["ids"]
         self.delete_many(persona_id, ids)
-        self._collections.set_per_conversation(persona_id, "titles", conversation_id, None)
-        self._collections.set_per_conversation(persona_id, "settings", conversation_id, None)
+        self._set_per_conversation(persona_id, "titles", conversation_id, None)
+        self._set_per_conversation(persona_id, "settings", conversation_id, None)
         return len(ids)
 
     def rename_conversation(self, persona_id: str, conversation_id: str, title: str) -> None:
         """Give a conversation a title of its own (an empty title goes back to the default: its
         first message)."""
-        self._collections.set_per_conversation(persona_id, "titles", conversation_id, " ".join(title.split()) or None)
+        self._set_per_conversation(persona_id, "titles", conversation_id, " ".join(title.split()) or None)
 
     def conversation_settings(self, persona_id: str) -> dict[str, dict[str, Any]]:
         """What is set for each of the persona's conversations (see :meth:`set_conversation_settings`)."""
@@ -602,14 +607,21 @@ class MemoryStore:
     def set_conversation_settings(self, persona_id: str, conversation_id: str, **values: Any) -> None:
         """Set values of a conversation's own (JSON-able; ``None`` removes one): the chat service
         keeps its author's note and the conversation it branched from there."""
+        self._check(persona_id)  # (what is changed is read from Chroma, not from the saved copy)
         settings = self.conversation_settings(persona_id).get(conversation_id, {})
         settings = {k: v for k, v in {**settings, **values}.items() if v is not None}
-        self._collections.set_per_conversation(persona_id, "settings", conversation_id, settings or None)
+        self._set_per_conversation(persona_id, "settings", conversation_id, settings or None)
+
+    def _set_per_conversation(self, persona_id: str, key: str, conversation_id: str, value: Any) -> None:
+        self._check(persona_id)
+        self._collections.set_per_conversation(persona_id, key, conversation_id, value)
+        self._written()
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
         with self._lock:
             self._unchecked.discard(persona_id)
+            self._saved.pop(persona_id, None)
         self._collections.delete(persona_id)
         with self._lock:
             self._mirrors.pop(persona_id, None)

@@ -152,3 +152,17 @@ def test_a_fresh_process_recalls_at_once(tmp_path: Path) -> None:
         out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stdout.strip().endswith("a clockmaker.")
+
+
+def test_settings_changed_right_after_a_restart_are_kept_and_read_back(tmp_path: Path) -> None:
+    _saved(tmp_path)
+    again = MemoryStore.open(path=str(tmp_path))
+    assert again.conversation_settings("mara")["c1"] == {"note": "Speak like a sailor"}  # as saved
+    again.set_conversation_settings("mara", "c1", parent="c0")
+    again.set_conversation_settings("mara", "c2", note="Whisper")
+    again.rename_conversation("mara", "c2", "The second voyage")
+    expected = {"c1": {"note": "Speak like a sailor", "parent": "c0"}, "c2": {"note": "Whisper"}}
+    assert again.conversation_settings("mara") == expected
+    assert again.conversation_titles("mara") == {"c1": "The first voyage", "c2": "The second voyage"}
+    fresh = MemoryStore(chromadb.PersistentClient(path=str(tmp_path)))  # what Chroma holds
+    assert fresh.conversation_settings("mara") == expected
