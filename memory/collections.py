@@ -90,7 +90,7 @@ class Collections:
             return client.get_collection(name, embedding_function=self._embed)
         except NotFoundError:
             pass
-        return self.client.get_or_create_collection(
+        return client.get_or_create_collection(
             name,
             embedding_function=self._embed,
             configuration={"hnsw": {"space": "cosine"}},

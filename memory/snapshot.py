@@ -79,7 +79,8 @@ class Snapshot:
             manifest = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if manifest.get("version") != VERSION or manifest.get("stamp") != self.stamp() or not self.stamp():
+        stamp = self.stamp()
+        if manifest.get("version") != VERSION or not stamp or manifest.get("stamp") != stamp:
             return {}
         saved = {
             persona_id: Saved(self.folder / entry["file"], entry["rev"], entry["metadata"])

@@ -262,18 +262,16 @@ class MemoryStore:
         """Save the mirrors a moment after this write (one save for a burst of writes)."""
         with self._lock:
             self._writes += 1
-            if self._snapshot is None or (self._save_timer is not None and self._save_timer.is_alive()):
+            if self._snapshot is None or self._save_timer is not None:
                 return
             self._save_timer = threading.Timer(SNAPSHOT_DELAY, self._save_after_writes)
             self._save_timer.daemon = True
             self._save_timer.start()
 
     def _save_after_writes(self) -> None:
-        writes = self._writes
-        if not self.save_snapshot() and self._writes != writes:
-            with self._lock:
-                self._save_timer = None
-            self._written()  # written while saving: once more after this write
+        with self._lock:
+            self._save_timer = None  # a write from now on (even during this save) saves again after it
+        self.save_snapshot()
 
     def save_snapshot(self) -> bool:
         """Save every checked mirror (:mod:`memory.snapshot`), so that the next start reads
@@ -362,8 +360,9 @@ class MemoryStore:
                 ids.append(unit_id)
         # all stored already (every start of the app, for each persona): the mirror says so, as
         # saved at the last run if need be, and Chroma need not even be opened for it
-        if len(self._read_mirror(persona_id).entries(builtins.list(units))) == len(units):
-            self._replace_v1_chunks(persona_id, self._read_mirror(persona_id), text)
+        index = self._read_mirror(persona_id)
+        if len(index.entries(builtins.list(units))) == len(units):
+            self._replace_v1_chunks(persona_id, index, text)
             return ids
         collection = self._collection(persona_id)
         index = self._mirror(persona_id, collection)
@@ -781,22 +780,22 @@ class MemoryStore:
     @property
     def embedding_model(self) -> str:
         """The name of the embedding model the store's vectors come from."""
-        import_chroma()
+        embed = self._embed  # (first: it loads memory.embeddings, and Chroma, one thread at a time)
         from memory.embeddings import ServerEmbeddings
 
-        if isinstance(self._embed, ServerEmbeddings):
-            return f"{self._embed.name()}:{self._embed.model}"
-        name = getattr(self._embed, "name", None)
-        return str(name()) if callable(name) else type(self._embed).__name__
+        if isinstance(embed, ServerEmbeddings):
+            return f"{embed.name()}:{embed.model}"
+        name = getattr(embed, "name", None)
+        return str(name()) if callable(name) else type(embed).__name__
 
     @property
     def embedding_label(self) -> str:
         """The embedding model, as the user knows it."""
-        import_chroma()
+        embed = self._embed  # (first: see embedding_model)
         from memory.embeddings import ServerEmbeddings
 
-        if isinstance(self._embed, ServerEmbeddings):
-            return self._embed.label()
+        if isinstance(embed, ServerEmbeddings):
+            return embed.label()
         return "the built-in all-MiniLM-L6-v2 (offline)"
 
     def conversation_titles(self, persona_id: str) -> dict[str, str]:
