@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # Chroma is imported by whoever opens the client (about a second)
@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # Chroma is imported by whoever opens the client (about a sec
 
 COLLECTION_PREFIX = "persona-"
 _IMPORTING = threading.Lock()
+_PAGE = 5000  # records per Chroma get when reading a whole collection
 
 
 def import_chroma() -> None:
@@ -42,6 +43,15 @@ def in_space(name: str, space: str) -> bool:
         return False
     rest = name[len(COLLECTION_PREFIX) + 32 :]
     return rest == (f"-{space}" if space else "")
+
+
+def every_record(collection: Collection, size: int | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(id, document, metadata) of every record of ``collection`` (``size``: its count, when
+    the caller has it), read a page at a time."""
+    for offset in range(0, collection.count() if size is None else size, _PAGE):
+        page = collection.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+        for memory_id, text, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True):
+            yield memory_id, text, dict(meta)
 
 
 class Collections:

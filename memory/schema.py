@@ -14,12 +14,14 @@ edits); what is embedded is :func:`embedded_text`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from memory.chunking import chunk_text, paragraphs, sentences
 from memory.lexical import Entry
 from memory.models import SCHEMA, Memory, NewTurn
 
@@ -27,6 +29,38 @@ from memory.models import SCHEMA, Memory, NewTurn
 CONTEXT_CHARS = 160
 _ROLE_LABEL = {"user": "the user", "assistant": "you"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def turn_id(persona_id: str, conversation_id: str, role: str, text: str, created_at: datetime) -> str:
+    """A turn's id: the same turn at the same time (UTC) is stored once."""
+    return f"turn-{_digest(persona_id, conversation_id, role, created_at.isoformat(), text)}"
+
+
+def background_units(persona_id: str, text: str) -> tuple[dict[str, tuple[str, dict[str, Any]]], list[str]]:
+    """A background text as records, one per sentence (:mod:`memory.chunking`): by id, the
+    sentence and its place (``paragraph``, a hash of it, and ``sentence``, its number); and the
+    ids in the text's order (a sentence said twice in one paragraph at the same place is one).
+    An id is a hash of the paragraph, the place and the sentence, so storing a text twice stores
+    nothing twice."""
+    units: dict[str, tuple[str, dict[str, Any]]] = {}
+    ids: list[str] = []
+    for paragraph in paragraphs(text):
+        group = _digest(persona_id, paragraph)
+        for n, sentence in enumerate(sentences(paragraph)):
+            unit_id = f"bg-{_digest(persona_id, group, str(n), sentence)}"
+            units.setdefault(unit_id, (sentence, {"paragraph": group, "sentence": n}))
+            ids.append(unit_id)
+    return units, ids
+
+
+def v1_chunks(persona_id: str, text: str) -> dict[str, str]:
+    """Schema version 1's records of a background text, by id: chunks of up to 600 characters
+    (:func:`memory.chunking.chunk_text`), ids from their text (for migration 1 -> 2)."""
+    return {f"bg-{_digest(persona_id, chunk)}": chunk for chunk in chunk_text(text)}
 
 
 def turn_metadata(

@@ -1,36 +1,30 @@
 """MemoryStore: a persona's background and every conversation turn, in Chroma.
 
-A facade over the parts of :mod:`memory`: one Chroma collection per persona
-(:mod:`memory.collections`), embeddings computed offline by :class:`OfflineMiniLM` (or a server's),
-recall's steps (:mod:`memory.recall`) around the ranking (:mod:`memory.ranking`), the journal of
-turns not stored yet (:mod:`memory.journal`).
-Each record's metadata, its mirror row and the :class:`Memory` read back follow one schema,
-:mod:`memory.schema` (version :data:`SCHEMA`).
+A facade over the parts of :mod:`memory`, each with one job:
 
-The document is always the memory's own text (what the UI shows and edits); the embedding is
-computed by the store from "speaker: text" for turns. Lexical search is an in-process BM25 mirror
-of each collection (:mod:`memory.lexical`), rebuilt from Chroma when another process wrote: every
-write of this store stamps the collection's metadata with a new ``rev`` token. The mirror keeps
-each record's text and metadata, so reads (``get``, ``transcript``, ``list``, ``recall``) build
-their memories from it once it is checked against Chroma, and ask Chroma only for vectors.
-Recall fuses both (:mod:`memory.ranking`).
+- :mod:`memory.collections`: one Chroma collection per persona, in one embedding model's space;
+- :mod:`memory.mirrors`: each collection's lexical mirror (:mod:`memory.lexical`) kept in step
+  with it, and saved beside an embedded store (:mod:`memory.snapshot`) so that a restart reads
+  conversations before Chroma is even imported;
+- :mod:`memory.schema`: a record's ids, its Chroma metadata, its mirror row and the
+  :class:`Memory` read back (version :data:`SCHEMA`);
+- :mod:`memory.duplicates`: near-identical memories, found as they are written;
+- :mod:`memory.recall`'s steps around the ranking (:mod:`memory.ranking`), a pure function;
+- :mod:`memory.journal`: turns taken but not stored yet.
 
-The embedded store saves the mirrors beside it (:mod:`memory.snapshot`): after a restart, the
-first reads (conversations, a transcript, titles and settings) come from there, before Chroma is
-imported, as long as nothing has written the store since; the warm-up then checks every mirror.
+Embeddings are computed offline by :class:`OfflineMiniLM` (or by a server's model). The document is
+always the memory's own text (what the UI shows and edits); the embedding is computed from
+"speaker: text" for turns. Chroma is the source of truth; reads (``get``, ``transcript``,
+``list``, ``recall``) build their memories from the checked mirror, and ask Chroma only for
+vectors.
 """
 
 from __future__ import annotations
 
-import atexit
 import builtins
 import functools
-import hashlib
 import json
-import logging
 import threading
-import uuid
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -40,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from memory import ranking
-from memory.chunking import chunk_text, paragraphs, sentences
-from memory.collections import Collections, import_chroma
+from memory import ranking, schema
+from memory.collections import Collections, every_record, import_chroma
 from memory.config import StoreConfig
+from memory.duplicates import originals
 from memory.journal import Journal, PendingTurn
 from memory.lexical import LexicalIndex, ListFilter
+from memory.mirrors import Mirrors
 from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
 from memory.query import read as read_question
 from memory.recall import answers, candidates, newer_first, passages
@@ -58,25 +53,16 @@ from memory.schema import (
     storable,
     turn_metadata,
 )
-from memory.snapshot import Saved, Snapshot
+from memory.snapshot import Snapshot
 
 if TYPE_CHECKING:  # Chroma and the embedding model load when first needed (see MemoryStore.open)
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from chromadb.api.types import Include, Metadata, Where
+    from chromadb.api.types import Metadata
 
     from memory.embeddings import OfflineMiniLM, ServerEmbeddings
 
-log = logging.getLogger(__name__)
-
-_INCLUDE: Include = ["documents", "metadatas"]
 _BATCH = 64  # memories embedded and written per Chroma call
-_PAGE = 5000  # records per Chroma get when rebuilding a lexical mirror
-SNAPSHOT_DELAY = 2.0  # seconds after a write before the mirrors are saved (memory.snapshot)
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def _now() -> datetime:
@@ -85,13 +71,6 @@ def _now() -> datetime:
 
 def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _where(**conditions: Any) -> Where | None:
-    clauses = [{key: value} for key, value in conditions.items() if value is not None]
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 class MemoryStore:
@@ -113,20 +92,9 @@ class MemoryStore:
         self.space: str = getattr(embedding_function, "space", "")
         self._embedding_function = embedding_function
         self._collections = Collections(client, lambda: self._embed, self.space)
+        self._mirrors = Mirrors(self._collections, snapshot)
         self._journal = journal if journal is not None else Journal(None)
-        self._mirrors: dict[str, LexicalIndex] = {}
-        # the mirrors saved at the last run (memory.snapshot): read until Chroma is checked
-        self._snapshot = snapshot
-        self._saved: dict[str, Saved] = snapshot.load() if snapshot else {}
-        self._unchecked = set(self._saved)
-        self._writes = 0  # this process's writes, so that a snapshot is saved after the last one
-        self._saved_writes = 0
-        self._save_timer: threading.Timer | None = None
-        if snapshot is not None:
-            atexit.register(_save_at_exit, weakref.ref(self))
-        self._lock = threading.RLock()
         self._storing = threading.Lock()
-        self._rebuilding = threading.Lock()
         self._query_worker = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
 
     @classmethod
@@ -169,170 +137,35 @@ class MemoryStore:
 
         return OfflineMiniLM()
 
-    # -- collections ---------------------------------------------------------------------------
-
-    def _collection(self, persona_id: str) -> Collection:
-        """The persona's collection; from now on its mirror is checked against it (see
-        :meth:`_read_mirror`)."""
-        self._check(persona_id)
-        return self._collections.of(persona_id)
-
-    def _check(self, persona_id: str) -> None:
-        """Read the persona's mirror and metadata checked against Chroma from now on (not as
-        saved at the last run): before any write, and once anything has opened its collection."""
-        with self._lock:
-            self._unchecked.discard(persona_id)
-
-    def persona_ids(self) -> builtins.list[str]:
-        """Personas that have anything stored."""
-        return self._collections.persona_ids()
-
-    # -- the lexical mirror and embeddings ------------------------------------------------------
-
     def _vectors(self, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
         return self._embed.encode(texts)
 
     def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
         return self._embed.encode_query(query)
 
-    def _index(self, persona_id: str) -> LexicalIndex:
-        """The persona's lexical index as this process has it (the saved one, at first)."""
-        with self._lock:
-            index = self._mirrors.get(persona_id)  # (an empty index is falsy: no `or` here)
-            if index is None:
-                saved = self._saved.get(persona_id)
-                try:
-                    index = saved.load() if saved else LexicalIndex()
-                except Exception:  # a damaged snapshot only means reading Chroma
-                    log.warning("could not read the saved mirror of %s; reading Chroma", persona_id, exc_info=True)
-                    self._unchecked.discard(persona_id)
-                    index = LexicalIndex()
-                self._mirrors[persona_id] = index
-            return index
-
-    def _read_mirror(self, persona_id: str) -> LexicalIndex:
-        """The persona's mirror, to read: as saved at the last run until this process has
-        touched the persona's collection (the first reads after a restart need no Chroma, see
-        :mod:`memory.snapshot`), then checked against the collection."""
-        with self._lock:
-            if persona_id in self._unchecked:
-                index = self._index(persona_id)
-                if persona_id in self._unchecked:  # (not if the saved file could not be read)
-                    return index
-        return self._mirror(persona_id, self._collection(persona_id))
-
-    def _metadata(self, persona_id: str) -> dict[str, Any]:
-        """The persona's collection's metadata (as saved, while its mirror is, see :meth:`_read_mirror`)."""
-        with self._lock:
-            if persona_id in self._unchecked:
-                return self._saved[persona_id].metadata
-        return dict(self._collection(persona_id).metadata or {})
-
-    def _mirror(self, persona_id: str, collection: Collection, size: int | None = None) -> LexicalIndex:
-        """The persona's lexical index, rebuilt from Chroma first if another process wrote."""
-        index = self._index(persona_id)
-        rev = (collection.metadata or {}).get("rev")
-        size = collection.count() if size is None else size
-        if index.rev != rev or len(index) != size:
-            # one rebuild at a time: the chat page's first read waits for the start-up warm-up's
-            # rebuild instead of making its own beside it (at 10,000 memories that first read
-            # took 2.0-2.3 s with two rebuilds at once, 1.3-1.5 s with one)
-            with self._rebuilding:
-                if index.rev != rev or len(index) != size:
-                    entries = []
-                    for offset in range(0, size, _PAGE):
-                        page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
-                        entries += [
-                            mirror_entry(i, d, m)
-                            for i, d, m in zip(
-                                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
-                            )
-                        ]
-                    index.replace_all(entries, rev)
-        return index
-
-    def _touch(self, persona_id: str, collection: Collection, index: LexicalIndex) -> None:
-        """Stamp the collection with a new ``rev`` that this process's mirror matches."""
-        rev = uuid.uuid4().hex
-        self._collections.modify(persona_id, rev=rev)
-        index.rev = rev
-        self._written()
-
-    def _written(self) -> None:
-        """Save the mirrors a moment after this write (one save for a burst of writes)."""
-        with self._lock:
-            self._writes += 1
-            if self._snapshot is None or self._save_timer is not None:
-                return
-            self._save_timer = threading.Timer(SNAPSHOT_DELAY, self._save_after_writes)
-            self._save_timer.daemon = True
-            self._save_timer.start()
-
-    def _save_after_writes(self) -> None:
-        with self._lock:
-            self._save_timer = None  # a write from now on (even during this save) saves again after it
-        self.save_snapshot()
+    def persona_ids(self) -> builtins.list[str]:
+        """Personas that have anything stored."""
+        return self._collections.persona_ids()
 
     def save_snapshot(self) -> bool:
         """Save every checked mirror (:mod:`memory.snapshot`), so that the next start reads
         conversations before opening Chroma; returns whether it was saved. The store does this
         itself after its warm-up and after writes; a failure only costs the next start time."""
-        if self._snapshot is None or not self._collections.opened:
-            return False
-        try:
-            writes, stamp = self._writes, self._snapshot.stamp()
-            mirrors: dict[str, tuple[LexicalIndex, dict[str, Any]]] = {}
-            for persona_id in self.persona_ids():
-                with self._lock:
-                    index = self._mirrors.get(persona_id)
-                    if index is None or persona_id in self._unchecked:
-                        continue
-                collection = self._collections.of(persona_id)
-                metadata = dict(collection.metadata or {})
-                if index.rev == metadata.get("rev") and len(index) == collection.count():
-                    mirrors[persona_id] = (index, metadata)
-            saved = self._snapshot.save(mirrors, stamp)
-        except Exception:  # a snapshot is only a head start (see memory.snapshot)
-            log.warning("could not save the memory mirrors' snapshot", exc_info=True)
-            return False
-        if saved:
-            self._saved_writes = writes
-        return saved
+        return self._mirrors.save_snapshot()
 
-    def _duplicates(
-        self,
-        collection: Collection,
-        index: LexicalIndex,
-        ids: builtins.list[str],
-        texts: builtins.list[str],
-        kind: str,
-        vectors: npt.NDArray[np.float32],
-    ) -> dict[str, str]:
-        """For each new memory that is near-identical (:func:`ranking.near_duplicate`) to a
-        stored one of the same kind, or to an earlier one of the batch: the id of that original.
-        Chroma gives the nearest ids and distances; their texts come from the mirror."""
-        found: dict[str, str] = {}
-        size = len(index)
-        if size:
-            result = collection.query(query_embeddings=vectors, n_results=min(size, 3), include=["distances"])
-            stored = index.entries(builtins.list({i for row in result["ids"] for i in row}))
-            for n, own in enumerate(ids):
-                for other, distance in zip(result["ids"][n], (result["distances"] or [])[n], strict=True):
-                    entry = stored.get(other)
-                    if (
-                        entry is not None
-                        and other != own
-                        and entry.kind == kind
-                        and ranking.near_duplicate(1.0 - distance, texts[n], entry.text)
-                    ):
-                        found[own] = entry.duplicate_of or other
-                        break
-        similar = vectors @ vectors.T
-        for i, own in enumerate(ids):
-            for j in range(i):
-                if own not in found and ids[j] != own and ranking.near_duplicate(similar[i, j], texts[i], texts[j]):
-                    found[own] = found.get(ids[j], ids[j])
-        return found
+    def _write(
+        self, persona_id: str, collection: Collection, index: LexicalIndex, ids: builtins.list[str],
+        texts: builtins.list[str], metas: Sequence[Metadata], vectors: npt.NDArray[np.float32],
+    ) -> None:  # fmt: skip
+        """Write records to Chroma and the mirror, and stamp the collection (:meth:`Mirrors.touch`)."""
+        collection.upsert(ids=ids, documents=texts, metadatas=builtins.list(metas), embeddings=vectors)
+        index.upsert([mirror_entry(i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)])
+        self._mirrors.touch(persona_id, index)
+
+    def _checked(self, persona_id: str) -> tuple[Collection, LexicalIndex]:
+        """The persona's collection and its mirror, checked against it (to write through)."""
+        collection = self._mirrors.collection(persona_id)
+        return collection, self._mirrors.synced(persona_id, collection)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -350,22 +183,14 @@ class MemoryStore:
         place and text), nor is one near-identical to a stored one (its id is then the stored
         one's). ``progress(done, total)`` is called as sentences are embedded. Version 1 chunks of
         the same text are replaced (:meth:`_replace_v1_chunks`)."""
-        units: dict[str, tuple[str, dict[str, Any]]] = {}
-        ids: builtins.list[str] = []
-        for paragraph in paragraphs(storable(text)):
-            group = _digest(persona_id, paragraph)
-            for n, sentence in enumerate(sentences(paragraph)):
-                unit_id = f"bg-{_digest(persona_id, group, str(n), sentence)}"
-                units.setdefault(unit_id, (sentence, {"paragraph": group, "sentence": n}))
-                ids.append(unit_id)
+        units, ids = schema.background_units(persona_id, storable(text))
         # all stored already (every start of the app, for each persona): the mirror says so, as
         # saved at the last run if need be, and Chroma need not even be opened for it
-        index = self._read_mirror(persona_id)
+        index = self._mirrors.read(persona_id)
         if len(index.entries(builtins.list(units))) == len(units):
             self._replace_v1_chunks(persona_id, index, text)
             return ids
-        collection = self._collection(persona_id)
-        index = self._mirror(persona_id, collection)
+        collection, index = self._checked(persona_id)
         existing = set(index.entries(builtins.list(units)))
         new = {i: u for i, u in units.items() if i not in existing}
         same: dict[str, str] = {}
@@ -378,20 +203,14 @@ class MemoryStore:
             batch_ids = [i for i, _ in batch]
             texts = [sentence for _, (sentence, _) in batch]
             vectors = self._vectors(texts)
-            duplicates = self._duplicates(collection, index, batch_ids, texts, "background", vectors)
+            duplicates = originals(collection, index, batch_ids, texts, "background", vectors)
             same.update(duplicates)
             keep = [n for n, i in enumerate(batch_ids) if i not in duplicates]
             if keep:
                 common = background_metadata(persona_id, _now(), source)
                 metas: builtins.list[Metadata] = [{**common, **batch[n][1][1]} for n in keep]
-                collection.add(
-                    ids=[batch_ids[n] for n in keep],
-                    documents=[texts[n] for n in keep],
-                    metadatas=metas,
-                    embeddings=vectors[keep],
-                )
-                index.upsert([mirror_entry(batch_ids[n], texts[n], meta) for n, meta in zip(keep, metas, strict=True)])
-                self._touch(persona_id, collection, index)
+                kept_ids, kept_texts = [batch_ids[n] for n in keep], [texts[n] for n in keep]
+                self._write(persona_id, collection, index, kept_ids, kept_texts, metas, vectors[keep])
             done += len(batch)
             if progress:
                 progress(done, len(units))
@@ -404,7 +223,7 @@ class MemoryStore:
         Once the sentences are stored, those chunks of the same text are deleted. Chunks of any
         other text, and chunks the user edited or pinned, are left alone and still recalled, whole:
         nothing the user did is undone, so this needs no backup before it."""
-        chunks = {f"bg-{_digest(persona_id, chunk)}": chunk for chunk in chunk_text(storable(text))}
+        chunks = schema.v1_chunks(persona_id, storable(text))
         found = index.entries(builtins.list(chunks))
         stale = [
             i
@@ -484,7 +303,7 @@ class MemoryStore:
     @staticmethod
     def turn_id(persona_id: str, conversation_id: str, role: str, text: str, created_at: datetime) -> str:
         """The id :meth:`add_turn` gives this turn (known before it is stored)."""
-        return f"turn-{_digest(persona_id, conversation_id, role, _as_utc(created_at).isoformat(), text)}"
+        return schema.turn_id(persona_id, conversation_id, role, text, _as_utc(created_at))
 
     def add_turns(self, persona_id: str, conversation_id: str, turns: Sequence[NewTurn]) -> builtins.list[str]:
         """Store many turns of one conversation at once (faster than one by one: embedded and
@@ -497,8 +316,7 @@ class MemoryStore:
             for t, m in zip(turns, moments, strict=True)
         ]
         first = {memory_id: n for n, memory_id in reversed(builtins.list(enumerate(ids)))}
-        collection = self._collection(persona_id)
-        index = self._mirror(persona_id, collection)
+        collection, index = self._checked(persona_id)
         order = sorted(first.values(), key=lambda n: moments[n])
         previous = index.previous_turn(conversation_id, moments[order[0]].timestamp())
         metas: builtins.list[dict[str, Any]] = [{} for _ in turns]
@@ -511,16 +329,9 @@ class MemoryStore:
             batch_ids = [ids[n] for n in batch]
             vectors = self._vectors([embedded_text(turns[n].text, metas[n]) for n in batch])
             texts = [turns[n].text for n in batch]
-            for own, original in self._duplicates(collection, index, batch_ids, texts, "turn", vectors).items():
+            for own, original in originals(collection, index, batch_ids, texts, "turn", vectors).items():
                 metas[first[own]]["duplicate_of"] = original
-            collection.upsert(
-                ids=batch_ids,
-                documents=texts,
-                metadatas=[metas[n] for n in batch],
-                embeddings=vectors,
-            )
-            index.upsert([mirror_entry(ids[n], turns[n].text, metas[n]) for n in batch])
-            self._touch(persona_id, collection, index)
+            self._write(persona_id, collection, index, batch_ids, texts, [metas[n] for n in batch], vectors)
         return ids
 
     def update(
@@ -536,9 +347,9 @@ class MemoryStore:
         """Change a memory's text (re-embedded and re-indexed) and/or its pinned flag; for a
         reply also whether it was cut short (``interrupted=False`` clears a stop too) and its
         thinking. With ``persona_id`` the store need not look for the memory in every persona."""
-        collection = self._collection(persona_id) if persona_id is not None else self._collections.owner(memory_id)
-        persona_id = str((collection.metadata or {}).get("persona_id", persona_id))
-        index = self._mirror(persona_id, collection)
+        if persona_id is None:
+            persona_id = str((self._collections.owner(memory_id).metadata or {})["persona_id"])
+        collection, index = self._checked(persona_id)
         found = index.entries([memory_id])
         if memory_id not in found:
             raise KeyError(f"no memory with id {memory_id!r}")
@@ -564,7 +375,7 @@ class MemoryStore:
             meta.pop("duplicate_of", None)
             collection.upsert(ids=[memory_id], documents=[text], metadatas=[meta], embeddings=vectors)
         index.upsert([mirror_entry(memory_id, text, meta)])
-        self._touch(persona_id, collection, index)
+        self._mirrors.touch(persona_id, index)
         return self._memories(index, [memory_id])[0]
 
     def delete(self, memory_id: str, *, persona_id: str | None = None) -> None:
@@ -578,16 +389,15 @@ class MemoryStore:
         ids = builtins.list(dict.fromkeys(memory_ids))
         if not ids:
             return
-        collection = self._collection(persona_id)
-        index = self._mirror(persona_id, collection)
+        collection, index = self._checked(persona_id)
         collection.delete(ids=ids)
         index.delete(ids)
-        self._touch(persona_id, collection, index)
+        self._mirrors.touch(persona_id, index)
 
     def delete_conversation(self, persona_id: str, conversation_id: str) -> int:
         """Forget a conversation's turns (and its title and settings); returns how many there were."""
-        collection = self._collection(persona_id)
-        ids = collection.get(where=_where(kind="turn", conversation_id=conversation_id), include=[])["ids"]
+        _, index = self._checked(persona_id)
+        ids = index.conversation_ids(conversation_id)
         self.delete_many(persona_id, ids)
         self._set_per_conversation(persona_id, "titles", conversation_id, None)
         self._set_per_conversation(persona_id, "settings", conversation_id, None)
@@ -600,31 +410,27 @@ class MemoryStore:
 
     def conversation_settings(self, persona_id: str) -> dict[str, dict[str, Any]]:
         """What is set for each of the persona's conversations (see :meth:`set_conversation_settings`)."""
-        settings: dict[str, dict[str, Any]] = json.loads(self._metadata(persona_id).get("settings", "{}"))
+        settings: dict[str, dict[str, Any]] = json.loads(self._mirrors.metadata(persona_id).get("settings", "{}"))
         return settings
 
     def set_conversation_settings(self, persona_id: str, conversation_id: str, **values: Any) -> None:
         """Set values of a conversation's own (JSON-able; ``None`` removes one): the chat service
         keeps its author's note and the conversation it branched from there."""
-        self._check(persona_id)  # (what is changed is read from Chroma, not from the saved copy)
+        self._mirrors.check(persona_id)  # (what is changed is read from Chroma, not from the saved copy)
         settings = self.conversation_settings(persona_id).get(conversation_id, {})
         settings = {k: v for k, v in {**settings, **values}.items() if v is not None}
         self._set_per_conversation(persona_id, "settings", conversation_id, settings or None)
 
     def _set_per_conversation(self, persona_id: str, key: str, conversation_id: str, value: Any) -> None:
-        self._check(persona_id)
+        self._mirrors.check(persona_id)
         self._collections.set_per_conversation(persona_id, key, conversation_id, value)
-        self._written()
+        self._mirrors.written()
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
-        with self._lock:
-            self._unchecked.discard(persona_id)
-            self._saved.pop(persona_id, None)
+        self._mirrors.forget(persona_id)
         self._collections.delete(persona_id)
-        with self._lock:
-            self._mirrors.pop(persona_id, None)
-        self._written()
+        self._mirrors.written()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -638,7 +444,7 @@ class MemoryStore:
         wanted = builtins.list(memory_ids)
         if not wanted:
             return []
-        return self._memories(self._read_mirror(persona_id), wanted)
+        return self._memories(self._mirrors.read(persona_id), wanted)
 
     def recall(
         self,
@@ -666,11 +472,11 @@ class MemoryStore:
         search = asked.search
         # the query is embedded on another core while the lexical side is read
         embedding = self._query_worker.submit(self._query_vector, search) if w.dense else None
-        collection = self._collection(persona_id)
+        collection = self._mirrors.collection(persona_id)
         size = collection.count()
         if size == 0:
             return []
-        index = self._mirror(persona_id, collection, size)
+        index = self._mirrors.synced(persona_id, collection, size)
         excluded = set(exclude)
         cosine, lexical, vectors = candidates(
             collection, index, search, embedding, size, conversation_id, excluded, k, w
@@ -693,7 +499,7 @@ class MemoryStore:
 
     def transcript(self, persona_id: str, conversation_id: str) -> builtins.list[Memory]:
         """The turns of one conversation, oldest first."""
-        index = self._read_mirror(persona_id)
+        index = self._mirrors.read(persona_id)
         return self._memories(index, index.conversation_ids(conversation_id))
 
     def warm_up(self) -> None:
@@ -703,9 +509,8 @@ class MemoryStore:
         self.store_pending(only=self._journal.leftover)
         # first what the pages show (every persona's rows: conversations, transcripts), then what
         # the first message needs (the embedding model, the lexical postings)
-        mirrors = [self._mirror(persona_id, self._collection(persona_id)) for persona_id in self.persona_ids()]
-        with self._lock:
-            self._unchecked.clear()  # (a saved persona Chroma no longer has: read as empty from now on)
+        mirrors = [self._checked(persona_id)[1] for persona_id in self.persona_ids()]
+        self._mirrors.check_all()
         self.save_snapshot()  # (writes meanwhile make it stale: their own save follows)
         self._vectors(["warm up"])
         self._query_vector("warm up")
@@ -715,7 +520,7 @@ class MemoryStore:
     def conversations(self, persona_id: str) -> builtins.list[Conversation]:
         """The persona's conversations, most recently active first; titled by the user (see
         :meth:`rename_conversation`) or by their first user message."""
-        metadata = self._metadata(persona_id)
+        metadata = self._mirrors.metadata(persona_id)
         titles = json.loads(metadata.get("titles", "{}"))
         settings = json.loads(metadata.get("settings", "{}"))
         conversations = [
@@ -727,7 +532,7 @@ class MemoryStore:
                 turns=turns,
                 parent=settings.get(conversation_id, {}).get("parent"),
             )
-            for conversation_id, first, last, turns, first_message in self._read_mirror(persona_id).conversations()
+            for conversation_id, first, last, turns, first_message in self._mirrors.read(persona_id).conversations()
         ]
         return sorted(conversations, key=lambda c: c.updated_at, reverse=True)
 
@@ -752,13 +557,13 @@ class MemoryStore:
             return sorted((m for page in pages for m in page), key=lambda m: m.created_at, reverse=True)[
                 offset : offset + limit
             ]
-        index = self._read_mirror(persona_id)
+        index = self._mirrors.read(persona_id)
         ids, _ = index.select(filters, limit, offset)
         return self._memories(index, ids)
 
     def turns_per_day(self, persona_id: str) -> dict[str, int]:
         """How many conversation turns were stored on each day (UTC, ``YYYY-MM-DD``)."""
-        return dict(self._read_mirror(persona_id).turns_per_day())
+        return dict(self._mirrors.read(persona_id).turns_per_day())
 
     def count(
         self,
@@ -770,10 +575,11 @@ class MemoryStore:
         until: datetime | None = None,
     ) -> int:
         """How many memories of the persona pass the filters of :meth:`list` (all without)."""
-        collection = self._collection(persona_id)
+        collection = self._mirrors.collection(persona_id)
         if (kind, conversation_id, text, since, until) == (None,) * 5:
             return collection.count()
-        return self._mirror(persona_id, collection).select(_filter(kind, conversation_id, text, since, until), 0, 0)[1]
+        filters = _filter(kind, conversation_id, text, since, until)
+        return self._mirrors.synced(persona_id, collection).select(filters, 0, 0)[1]
 
     # -- imports and backups (memory.sillytavern, memory.backup) -------------------------------
 
@@ -800,17 +606,12 @@ class MemoryStore:
 
     def conversation_titles(self, persona_id: str) -> dict[str, str]:
         """The titles given to the persona's conversations (by :meth:`rename_conversation`), by id."""
-        return dict(json.loads(self._metadata(persona_id).get("titles", "{}")))
+        return dict(json.loads(self._mirrors.metadata(persona_id).get("titles", "{}")))
 
     def records(self, persona_id: str) -> Iterator[StoredRecord]:
         """Every memory of the persona as stored (id, text, whole metadata), read from Chroma."""
-        collection = self._collection(persona_id)
-        for offset in range(0, collection.count(), _PAGE):
-            page = collection.get(include=_INCLUDE, limit=_PAGE, offset=offset)
-            for memory_id, text, meta in zip(
-                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
-            ):
-                yield StoredRecord(memory_id, text, dict(meta))
+        for memory_id, text, meta in every_record(self._mirrors.collection(persona_id)):
+            yield StoredRecord(memory_id, text, meta)
 
     def restore_records(
         self,
@@ -824,8 +625,7 @@ class MemoryStore:
         stored are left as they are, so restoring twice stores nothing twice. Returns how many were
         stored; ``progress(done, total)`` as they are embedded."""
         wanted = {r.id: r for r in records}
-        collection = self._collection(persona_id)
-        index = self._mirror(persona_id, collection)
+        collection, index = self._checked(persona_id)
         present = index.entries(builtins.list(wanted))
         new = sorted((r for i, r in wanted.items() if i not in present), key=lambda r: r.metadata["created_at"])
         if progress:
@@ -835,10 +635,7 @@ class MemoryStore:
             texts = [storable(r.text) for r in batch]
             metas: builtins.list[Metadata] = [{**r.metadata, "persona_id": persona_id} for r in batch]
             vectors = self._vectors([embedded_text(t, m) for t, m in zip(texts, metas, strict=True)])
-            ids = [r.id for r in batch]
-            collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)
-            index.upsert([mirror_entry(i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)])
-            self._touch(persona_id, collection, index)
+            self._write(persona_id, collection, index, [r.id for r in batch], texts, metas, vectors)
             if progress:
                 progress(start + len(batch), len(new))
         return len(new)
@@ -854,10 +651,3 @@ def _filter(
         since=_as_utc(since).timestamp() if since else None,
         until=_as_utc(until).timestamp() if until else None,
     )
-
-
-def _save_at_exit(store: weakref.ref[MemoryStore]) -> None:
-    """At exit, save the mirrors of a store written since its last save (see :mod:`memory.snapshot`)."""
-    alive = store()
-    if alive is not None and alive._writes != alive._saved_writes:
-        alive.save_snapshot()

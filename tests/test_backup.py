@@ -234,7 +234,7 @@ def test_a_store_with_another_embedding_model_restores_too(source, tmp_path: Pat
     target = folders_in(tmp_path / "hashed-data")
     restore(read_backup(data), other, target)
     assert snapshot(other, target)["memories"] == snapshot(store, folders)["memories"]
-    stored = other._collection("mara-voss").get(include=["embeddings"], limit=1)["embeddings"]
+    stored = other._mirrors.collection("mara-voss").get(include=["embeddings"], limit=1)["embeddings"]
     assert len(stored[0]) == 64  # embedded here, by this store's model
     assert "Hana" in other.recall("mara-voss", "sister Hana Lyon", k=1)[0].text
 

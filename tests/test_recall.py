@@ -199,7 +199,7 @@ def test_score_breakdown_adds_up(store: MemoryStore) -> None:
 
 def test_lexical_search_leaves_out_excluded_ids_and_still_fills_the_limit(store: MemoryStore) -> None:
     ids = chat(store, "mara", "c1", T0, [("user", f"The harbour bell rang {n} times.") for n in range(6)])
-    index = store._mirror("mara", store._collection("mara"))
+    index = store._checked("mara")[1]
     found = index.search("harbour bell", 3, exclude=ids[:2])
     assert len(found) == 3 and not set(found) & set(ids[:2])
 
@@ -221,7 +221,7 @@ def test_adjacent_turns_follow_inserts_and_deletes(store: MemoryStore) -> None:
         store, "mara", "c1", T0, [("user", "Do you sail at night?"), ("assistant", "Only by the stars."),
                                   ("user", "Fine.")],
     )  # fmt: skip
-    index = store._mirror("mara", store._collection("mara"))
+    index = store._checked("mara")[1]
     assert index.adjacent([second]) == {second: (first, third, True)}
     store.delete(second)
     assert index.adjacent([first, third]) == {first: (None, third, False), third: (first, None, True)}
@@ -324,11 +324,11 @@ def test_a_fact_in_a_long_paragraph_comes_back_with_its_neighbours(store: Memory
 
 def test_a_version_1_background_is_replaced_and_other_old_chunks_still_recalled(tmp_path: Path) -> None:
     """Stores written before sentence records hold background as chunks of up to 600 characters."""
-    from memory.store import _digest
+    from memory.schema import _digest
 
     store = MemoryStore.open(path=str(tmp_path / "chroma"))
     old_text, other = LONG_PARAGRAPH, "Her ship, the Gull, has a brass hull and a crew of nine."
-    collection = store._collection("mara")
+    collection = store._mirrors.collection("mara")
     chunks = [*chunk_text(old_text), other]
     collection.add(
         ids=[f"bg-{_digest('mara', c)}" for c in chunks],
@@ -346,12 +346,12 @@ def test_a_version_1_background_is_replaced_and_other_old_chunks_still_recalled(
 
 
 def test_a_version_1_chunk_the_user_edited_or_pinned_is_kept(tmp_path: Path) -> None:
-    from memory.store import _digest
+    from memory.schema import _digest
 
     store = MemoryStore.open(path=str(tmp_path / "chroma"))
     first, second = chunk_text(LONG_PARAGRAPH)
     ids = [f"bg-{_digest('mara', c)}" for c in (first, second)]
-    store._collection("mara").add(
+    store._mirrors.collection("mara").add(
         ids=ids,
         documents=[first, second],
         metadatas=[{"persona_id": "mara", "kind": "background", "created_at": T0.timestamp(), "pinned": False}] * 2,

@@ -15,7 +15,7 @@ from pathlib import Path
 import chromadb
 import pytest
 
-import memory.store
+import memory.mirrors
 from memory import MemoryStore
 from memory.snapshot import FOLDER, MANIFEST, Snapshot
 
@@ -114,7 +114,7 @@ def test_a_damaged_snapshot_only_means_reading_chroma(tmp_path: Path) -> None:
 
 
 def test_writes_save_the_snapshot_again_a_moment_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory.store, "SNAPSHOT_DELAY", 0.05)
+    monkeypatch.setattr(memory.mirrors, "SNAPSHOT_DELAY", 0.05)
     store = _filled(tmp_path)
     store.warm_up()
     store.add_turn("mara", "c1", "user", "One more thing", T0 + timedelta(minutes=5))
