@@ -50,13 +50,12 @@ speakers = chat_view.Speakers(user.name, persona.name, str(user_avatar) if user_
 live = view.live
 
 with history_area:
-    shown_key = f"shown_{conversation_id}"
-    shown = st.session_state.get(shown_key, VISIBLE_MESSAGES)
+    shown = session.shown_messages.get(conversation_id, VISIBLE_MESSAGES)
     if len(view.groups) > shown:
         earlier = len(view.groups) - shown
         if st.button(f"Show {min(earlier, VISIBLE_MESSAGES)} earlier messages ({earlier} hidden)",
                      icon=":material/expand_less:"):  # fmt: skip
-            st.session_state[shown_key] = shown + VISIBLE_MESSAGES
+            session.shown_messages[conversation_id] = shown + VISIBLE_MESSAGES
             st.rerun()
     elif persona.first_mes:
         chat_view.message("assistant", service.greeting(persona, user.name), speakers)

@@ -23,6 +23,7 @@ from personas.worldinfo import (
 from ui import lorebooks as editor
 from ui import navigation, resources
 from ui.safe_text import plain
+from ui.state import Session, session
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile  # st.file_uploader's files
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 navigation.require_app_frame()
 
 CHOSEN = "lorebook_id"  # session state: the lorebook shown in the editor
-FLASH = "lorebooks_flash"  # session state: a message for the next run
 FILE_TYPES = ("json", "png")
 MAX_FILE_MB = limits.MAX_CARD_BYTES // 2**20
 
@@ -68,13 +68,12 @@ def main() -> None:
 
 
 def flash() -> None:
-    message = st.session_state.pop(FLASH, None)
-    if message:
+    if message := session.take(Session.lorebooks_flash):
         st.success(message, icon=":material/check_circle:")
 
 
 def _flash(message: str, chosen: str | None = None) -> None:
-    st.session_state[FLASH] = plain(message)
+    session.lorebooks_flash = plain(message)
     if chosen:
         st.session_state[CHOSEN] = chosen
 

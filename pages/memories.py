@@ -21,7 +21,6 @@ navigation.require_app_frame()
 
 PAGE_SIZE = 100
 SCORE_PARTS = ("score", "relevance", "recency", "importance")
-BACKUP_FLASH = "backup_flash"  # session state: what the last restore or switch did, for the next run
 BUILTIN_EMBEDDINGS = "Built-in all-MiniLM-L6-v2 (offline)"
 
 app = resources.settings()
@@ -36,7 +35,7 @@ def backup_section() -> None:
         "memories. Restoring adds what the backup holds and this app does not: nothing here is overwritten, "
         "and restoring twice adds nothing twice."
     )
-    if flash := st.session_state.pop(BACKUP_FLASH, None):
+    if flash := session.take(Session.backup_flash):
         st.success(flash, icon=":material/check_circle:")
     folders = resources.data_folders(app)
     st.download_button(
@@ -71,7 +70,7 @@ def backup_section() -> None:
 
     with resources.store_guard(app.store):
         result = restore(backup, store, folders, progress=step)
-    st.session_state[BACKUP_FLASH] = restored(result)
+    session.backup_flash = restored(result)
     st.rerun()
 
 
@@ -112,7 +111,7 @@ def embeddings_section() -> None:
     except LLMError as exc:
         st.error(f"{exc} Nothing was switched.", icon=":material/error:")
         return
-    st.session_state[BACKUP_FLASH] = f"Memories are now embedded with {chosen} ({count:,} embedded)."
+    session.backup_flash = f"Memories are now embedded with {chosen} ({count:,} embedded)."
     st.rerun()
 
 

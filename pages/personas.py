@@ -28,7 +28,7 @@ from ui.persona_form import (
     thumbnail,
 )
 from ui.safe_text import plain
-from ui.state import session
+from ui.state import Key, Session, session
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile  # st.file_uploader's files
@@ -37,9 +37,6 @@ navigation.require_app_frame()
 
 #: How much of a long text the list shows; the editor shows all of it.
 SUMMARY_CHARS = 600
-EDITING = "personas_editing"  # session state: the id of the persona being edited
-DELETING = "personas_deleting"  # session state: the id of the persona whose deletion awaits confirmation
-FLASH = "personas_flash"  # session state: a message for the next run
 MAX_CHAT_MB = MAX_CHAT_BYTES // 2**20
 NEW = "new_persona"  # the creation form's key, and the prefix of its widgets' keys
 
@@ -61,13 +58,12 @@ def main() -> None:
         st.info("No personas yet: import a card above or create one below.", icon=":material/info:")
     for persona in personas.values():
         persona_entry(persona)
-    if (editing := personas.get(st.session_state.get(EDITING, ""))) is not None:
+    if (editing := personas.get(session.personas_editing or "")) is not None:
         edit_dialog(editing)
-    elif (deleting := personas.get(st.session_state.get(DELETING, ""))) is not None:
+    elif (deleting := personas.get(session.personas_deleting or "")) is not None:
         confirm_delete(deleting)
     else:  # nothing open, or the persona is gone (deleted in another tab)
-        st.session_state.pop(EDITING, None)
-        st.session_state.pop(DELETING, None)
+        del session.personas_editing, session.personas_deleting
     st.subheader("New persona")
     flash("create")
     create_form()
@@ -76,10 +72,10 @@ def main() -> None:
 def flash(place: str) -> None:
     """Show the message the last action left for this place ("top", "create"), or as a toast ("toast"),
     with its warnings."""
-    message = st.session_state.get(FLASH)
+    message = session.personas_flash
     if not message or message[0] not in (place, "toast"):
         return
-    del st.session_state[FLASH]
+    del session.personas_flash
     where, text, warnings = message
     if where == "toast":
         st.toast(text, icon=":material/check_circle:")
@@ -90,7 +86,7 @@ def flash(place: str) -> None:
 
 
 def _flash(place: str, message: str, warnings: list[str] | None = None) -> None:
-    st.session_state[FLASH] = (place, plain(message), [plain(w) for w in warnings or []])
+    session.personas_flash = (place, plain(message), [plain(w) for w in warnings or []])
 
 
 def misfits(persona: Persona) -> list[str]:
@@ -165,7 +161,11 @@ def actions(persona: Persona) -> None:
             del session.conversation_id
             st.switch_page("pages/chat.py")
         st.button(
-            "Edit", key=f"open_editor_{persona.id}", icon=":material/edit:", on_click=_open, args=(EDITING, persona.id)
+            "Edit",
+            key=f"open_editor_{persona.id}",
+            icon=":material/edit:",
+            on_click=_open,
+            args=(Session.personas_editing, persona.id),
         )
         st.download_button(
             "JSON card",
@@ -188,21 +188,24 @@ def actions(persona: Persona) -> None:
             on_click="ignore",
         )
         st.button(
-            "Delete", key=f"delete_{persona.id}", icon=":material/delete:", on_click=_open, args=(DELETING, persona.id)
+            "Delete",
+            key=f"delete_{persona.id}",
+            icon=":material/delete:",
+            on_click=_open,
+            args=(Session.personas_deleting, persona.id),
         )
         with st.popover("Import a SillyTavern chat", icon=":material/history:"):
             chat_import(persona)
 
 
-def _open(dialog: str, persona_id: str) -> None:
+def _open(dialog: Key[str | None], persona_id: str) -> None:
     """Open the edit or delete dialog for a persona (one dialog at a time)."""
-    st.session_state.pop(EDITING, None)
-    st.session_state.pop(DELETING, None)
-    st.session_state[dialog] = persona_id
+    del session.personas_editing, session.personas_deleting
+    session.put(dialog, persona_id)
 
 
 def _cancel_delete() -> None:
-    st.session_state.pop(DELETING, None)
+    del session.personas_deleting
 
 
 @st.dialog("Delete this persona?", on_dismiss=_cancel_delete)
@@ -370,7 +373,7 @@ def edit_dialog(persona: Persona) -> None:
 
 
 def _stop_editing() -> None:
-    st.session_state.pop(EDITING, None)
+    del session.personas_editing
 
 
 def save(persona: Persona, avatar: bytes | None, remove_avatar: bool) -> bool:

@@ -58,12 +58,33 @@ class Session:
     pending_delete = Key[list[str] | None](None)
     #: A message for the Memories page to show once after its rerun ("Saved 2 changes.").
     memories_flash = Key[str | None](None)
+    #: What the last restore or switch of embedding model did, for the Memories page's next run.
+    backup_flash = Key[str | None](None)
+    #: The persona whose edit dialog, or whose "Delete?" confirmation, is open (one at a time).
+    personas_editing = Key[str | None](None)
+    personas_deleting = Key[str | None](None)
+    #: A message the Personas page's last action left: (where: "top", "create" or "toast",
+    #: the message, its warnings).
+    personas_flash = Key[tuple[str, str, list[str]] | None](None)
+    #: A message the Lorebooks page's last action left for its next run.
+    lorebooks_flash = Key[str | None](None)
 
     @property
     def choices(self) -> dict[str, int]:
         """The alternative shown of each reply that has several (reply group id -> index)."""
         chosen: dict[str, int] = st.session_state.setdefault("choices", {})
         return chosen
+
+    @property
+    def shown_messages(self) -> dict[str, int]:
+        """How many of a conversation's latest messages the chat page draws (conversation id ->
+        count), once "Show earlier messages" was pressed."""
+        shown: dict[str, int] = st.session_state.setdefault("shown_messages", {})
+        return shown
+
+    def put(self, key: Key[T], value: T) -> None:
+        """Set ``key`` (for a callback given the key: ``args=(Session.personas_editing, …)``)."""
+        st.session_state[key.name] = value
 
     def take(self, key: Key[T]) -> T:
         """A one-time value (``session.take(Session.unsent)``): its value, now unset."""
