@@ -107,7 +107,11 @@ class WorldInfo:
 
 
 def world_info(
-    persona: Persona, user_name: str, books: Sequence[Lorebook], texts: list[str], budget: int,
+    persona: Persona,
+    user_name: str,
+    books: Sequence[Lorebook],
+    texts: list[str],
+    budget: int,
     user_description: str = "",
 ) -> WorldInfo:
     """Activate the books' entries for ``texts`` (the history window, the new message last), within

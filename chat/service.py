@@ -55,6 +55,11 @@ SEND_WAIT = 0.25
 AFTER = timedelta(milliseconds=1)
 #: Longest author's note (a short instruction: it goes into every prompt).
 MAX_NOTE_CHARS = 2_000
+#: The ``source`` of the memories a persona's background is stored as.
+BACKGROUND_SOURCE = "persona background"
+#: At most this many of a persona's background memories are looked at when its background is
+#: replaced (a background of 100,000 sentences is far beyond any card's limits).
+MAX_BACKGROUND_RECORDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -213,16 +218,29 @@ class ChatService:
             self._preparing.add((base_url, api_key))
         threading.Thread(target=self.client, args=(base_url, api_key), name="chat-client", daemon=True).start()
 
-    def ingest_background(self, persona: Persona, progress: Callable[[int, int], None] | None = None) -> bool:
-        """Store the persona's background as memories, once per process and background text;
-        returns whether it did (storing is idempotent anyway: this saves reading it again)."""
+    def ingest_background(
+        self, persona: Persona, progress: Callable[[int, int], None] | None = None, *, replace_old: bool = False
+    ) -> list[str]:
+        """Store the persona's background as memories, one per sentence; returns their ids, or
+        none when this process stored this text already (storing is idempotent anyway: this saves
+        reading it again). With ``replace_old`` (the background was edited), what the persona's
+        earlier background stored and this text no longer says is forgotten; sentences it still
+        has keep their ids, so they are not embedded again. ``progress(done, total)`` as
+        sentences are embedded."""
         key = (persona.id, persona.background)
-        if key in self._ingested or not persona.background.strip():
-            return False
-        self.persona(persona.id)
-        self.store.add_background(persona.id, persona.background, source="persona background", progress=progress)
-        self._ingested.add(key)
-        return True
+        ids: list[str] = []
+        if persona.background.strip() and (replace_old or key not in self._ingested):
+            self.persona(persona.id)
+            ids = self.store.add_background(persona.id, persona.background, source=BACKGROUND_SOURCE, progress=progress)
+            with self._lock:
+                self._ingested.add(key)
+        if replace_old:
+            stored = self.store.list(persona.id, kind="background", limit=MAX_BACKGROUND_RECORDS)
+            kept = set(ids)
+            self.store.delete_many(
+                persona.id, [m.id for m in stored if m.source == BACKGROUND_SOURCE and m.id not in kept]
+            )
+        return ids
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget a persona: its memories (background and every conversation), its card and

@@ -260,7 +260,7 @@ def import_card(upload: UploadedFile) -> None:
     except CardError as exc:
         st.error(plain(str(exc)), icon=":material/error:")
         return
-    ingest_background(store, persona.id, persona.background)
+    ingest_background(resources.chat_service(app), persona)
     _flash("top", " ".join([f"Imported {persona.name}.", *notes]), misfits(persona))
     st.rerun()
 
@@ -338,7 +338,7 @@ def create_form() -> None:
     persona = replace(persona, id=make_id(persona.name))
     if not save(persona, form.avatar, remove_avatar=False):
         return
-    ingest_background(store, persona.id, persona.background)
+    ingest_background(resources.chat_service(app), persona)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{NEW}_")]:
         del st.session_state[key]  # an empty form for the next one
     _flash("create", f"Created {persona.name}.", misfits(persona))
@@ -366,7 +366,7 @@ def edit_dialog(persona: Persona) -> None:
     if not save(changed, form.avatar, form.remove_avatar):
         return
     if changed.background != persona.background:
-        ingest_background(store, persona.id, changed.background, replace_old=True)
+        ingest_background(resources.chat_service(app), changed, replace_old=True)
     _stop_editing()
     _flash("top" if (warnings := misfits(changed)) else "toast", f"Saved {changed.name}.", warnings)
     st.rerun()

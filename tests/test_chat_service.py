@@ -226,3 +226,26 @@ def test_deleting_a_persona_forgets_its_memories_card_and_attachments_and_keeps_
 
     library.save(wren)  # a persona of the same id, made again: its background is read in again
     assert service.ingest_background(wren) and service.store.count("wren") > 0
+
+
+def test_an_edited_background_replaces_what_the_old_one_said_and_only_that(service) -> None:
+    from personas import Persona
+
+    keeps = "Wren keeps the Saltmarsh lighthouse on the north shore."
+    old = Persona(id="wren", name="Wren", background=f"{keeps} Her old dog, a grey lurcher, is called the Admiral.")
+    service.personas.save(old)
+    first = service.ingest_background(old)
+    assert len(first) == 2 and service.ingest_background(old) == []  # stored once per process and text
+    service.store.add_background("wren", "Notes the user added.", source="notes")  # not the card's
+    sentences = []
+    new = Persona(id="wren", name="Wren", background=f"{keeps} She sails a red dinghy to the market on Fridays.")
+    service.personas.save(new)
+    ids = service.ingest_background(new, lambda done, total: sentences.append((done, total)), replace_old=True)
+    background = {m.id: m.text for m in service.store.list("wren", kind="background", limit=100)}
+    assert first[0] in ids and first[1] not in background  # the kept sentence is the same record
+    said = sorted(background.values())
+    assert said == ["Notes the user added.", "She sails a red dinghy to the market on Fridays.", keeps]
+    assert sentences[-1] == (2, 2)
+    service.ingest_background(Persona(id="wren", name="Wren", background=""), replace_old=True)
+    left = service.store.list("wren", kind="background", limit=100)
+    assert [m.text for m in left] == ["Notes the user added."]

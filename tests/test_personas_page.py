@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from chat.service import BACKGROUND_SOURCE
 from memory import MemoryStore
 from personas import Persona, PersonaLibrary
 from personas.cards import export_json, export_png, parse_card
@@ -17,7 +18,7 @@ from personas.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from personas.lorebook import MAX_ACTIVE_ENTRIES
 from tests.harness import new_app, shown
 from ui import persona_form
-from ui.persona_form import BACKGROUND_SOURCE, ingest_background, lore_from_rows, lore_rows
+from ui.persona_form import lore_from_rows, lore_rows
 from ui.safe_text import plain
 
 BOOK = {
@@ -433,36 +434,6 @@ def test_lorebook_rows_survive_odd_entries() -> None:
     rows = lore_rows(odd).to_dict("records")
     assert rows[0]["content"] == "" and rows[0]["keys"] == "" and rows[0]["enabled"] is True
     assert lore_from_rows(odd, rows) == odd  # untouched cells keep their odd values
-
-
-class _Store:
-    def __init__(self) -> None:
-        self.calls: list[dict] = []
-
-    def list(self, *args: object, **kwargs: object) -> list:
-        return []
-
-
-class _OldStore(_Store):
-    def add_background(self, persona_id: str, text: str, source: str | None = None) -> list[str]:
-        self.calls.append({"source": source})
-        return ["bg-1"]
-
-
-class _NewStore(_Store):
-    def add_background(self, persona_id: str, text: str, source: str | None = None, *, progress=None) -> list[str]:
-        self.calls.append({"source": source, "progress": progress})
-        for done in range(3):
-            progress(done + 1, 3)
-        return ["bg-1", "bg-2", "bg-3"]
-
-
-@pytest.mark.parametrize("store_type", [_OldStore, _NewStore])
-def test_ingest_reports_progress_when_the_store_can(store_type: type[_Store]) -> None:
-    fake = store_type()
-    assert ingest_background(fake, "p", "text", replace_old=True) == (3 if store_type is _NewStore else 1)
-    assert fake.calls[0]["source"] == BACKGROUND_SOURCE
-    assert ("progress" in fake.calls[0]) == (store_type is _NewStore)
 
 
 # --- limits and cards that cannot fit ---------------------------------------------------------

@@ -10,24 +10,22 @@ that imports again.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
-from memory import MemoryStore
 from personas import Persona, PersonaLibrary, images, lore_table
 from personas.cards import export_json, export_png
 from personas.limits import MAX_AVATAR_BYTES, MAX_CARD_BYTES, MAX_NAME_CHARS, MAX_TEXT_CHARS
 from personas.lore_table import DEFAULT_INSERTION_ORDER, FLAGS, LORE_COLUMNS, ROW, entries_of, split_list
 from ui.lorebooks import plain_cell
 
-#: The ``source`` of the background's memories, so that an edited background replaces exactly them.
-BACKGROUND_SOURCE = "persona background"
+if TYPE_CHECKING:
+    from chat import ChatService
+
 AVATAR_TYPES = ("png", "jpg", "jpeg", "webp")
 CARD_TYPES = ("png", "json", "charx")
 MAX_CARD_MB = MAX_CARD_BYTES // 2**20
@@ -235,34 +233,20 @@ def lorebook_editor(key: str, book: dict[str, Any] | None) -> dict[str, Any] | N
 # --- the background in memory -----------------------------------------------------------------
 
 
-def ingest_background(store: MemoryStore, persona_id: str, text: str, *, replace_old: bool = False) -> int:
-    """Store the background as memories with a progress bar; returns how many chunks it makes.
+def ingest_background(service: ChatService, persona: Persona, *, replace_old: bool = False) -> int:
+    """Store the persona's background as memories (:meth:`chat.ChatService.ingest_background`),
+    with a progress bar; returns how many sentences it is."""
+    if not persona.background.strip():
+        service.ingest_background(persona, replace_old=replace_old)
+        return 0
+    bar = st.progress(0.0, text="Reading the background into memory…")
 
-    With ``replace_old``, the memories of the persona's previous background that the new text no
-    longer has are deleted afterwards (chunks it still has keep their ids, so they are not re-embedded).
-    """
-    ids: list[str] = []
-    if text.strip():
-        bar = st.progress(0.0, text="Reading the background into memory…")
-        kwargs: dict[str, Callable[[int, int], None]] = {}
-        if "progress" in inspect.signature(store.add_background).parameters:
-            kwargs["progress"] = lambda done, total: bar.progress(
-                min(done / total, 1.0) if total else 1.0,
-                text=f"Reading the background into memory… {done:,} of {total:,} chunks",
-            )
-        ids = store.add_background(persona_id, text, source=BACKGROUND_SOURCE, **kwargs)
-        bar.progress(1.0, text=f"The background is in memory ({len(ids):,} chunks).")
-    if replace_old:
-        keep = set(ids)
-        stale = [
-            m.id
-            for m in store.list(persona_id, kind="background", limit=100_000)
-            if m.source == BACKGROUND_SOURCE and m.id not in keep
-        ]
-        if stale:
-            with st.spinner(f"Forgetting {len(stale):,} chunks of the old background…"):
-                for memory_id in stale:
-                    store.delete(memory_id)
+    def shown(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0) if total else 1.0,
+                     text=f"Reading the background into memory… {done:,} of {total:,} sentences")  # fmt: skip
+
+    ids = service.ingest_background(persona, shown, replace_old=replace_old)
+    bar.progress(1.0, text=f"The background is in memory ({len(ids):,} sentences).")
     return len(ids)
 
 
