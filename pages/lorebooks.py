@@ -20,6 +20,7 @@ from personas.worldinfo import (
     export_world_info,
     parse_lorebook,
 )
+from personas.worldinfo_table import with_settings
 from ui import lorebooks as editor
 from ui import navigation, resources
 from ui.safe_text import plain
@@ -203,7 +204,7 @@ def book_editor(book: Lorebook) -> None:
         edited = editor.entries_table(f"{key}_entries", book)
         saved = st.form_submit_button("Save lorebook", icon=":material/save:", type="primary", key="save_lorebook")
     if saved:
-        save(editor.with_settings(edited, chosen))
+        save(with_settings(edited, chosen))
 
 
 def _set_users(book_id: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 
 DEFAULT_INSERTION_ORDER = 100  # SillyTavern's default for a new entry
 
+
 def split_list(text: str) -> list[str]:
     """Comma-separated items, stripped, blanks and repeats dropped."""
     return list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))

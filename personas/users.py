@@ -109,8 +109,7 @@ class UserPersonaLibrary:
             raise UserPersonaError("Give your persona a name.")
         if len(name) > MAX_NAME_CHARS or len(user.description) > MAX_DESCRIPTION_CHARS:
             raise UserPersonaError(
-                f"A name is at most {MAX_NAME_CHARS} characters and a description at most "
-                f"{MAX_DESCRIPTION_CHARS:,}."
+                f"A name is at most {MAX_NAME_CHARS} characters and a description at most {MAX_DESCRIPTION_CHARS:,}."
             )
         record = asdict(user) | {"name": name}
         self._write(self._path(user.id), json.dumps(record, ensure_ascii=False).encode())

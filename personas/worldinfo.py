@@ -44,15 +44,17 @@ Placement = Literal["before", "after", "depth"]
 
 #: SillyTavern's ``world_info_position`` (public/scripts/world-info.js).
 BEFORE_CHAR, AFTER_CHAR, AN_TOP, AN_BOTTOM, AT_DEPTH, EM_TOP, EM_BOTTOM = range(7)
-POSITIONS = MappingProxyType({
-    BEFORE_CHAR: "before the character",
-    AFTER_CHAR: "after the character",
-    AN_TOP: "author's note, top",
-    AN_BOTTOM: "author's note, bottom",
-    AT_DEPTH: "at a depth in the chat",
-    EM_TOP: "example messages, top",
-    EM_BOTTOM: "example messages, bottom",
-})
+POSITIONS = MappingProxyType(
+    {
+        BEFORE_CHAR: "before the character",
+        AFTER_CHAR: "after the character",
+        AN_TOP: "author's note, top",
+        AN_BOTTOM: "author's note, bottom",
+        AT_DEPTH: "at a depth in the chat",
+        EM_TOP: "example messages, top",
+        EM_BOTTOM: "example messages, bottom",
+    }
+)
 #: SillyTavern's ``world_info_logic``: how secondary keys combine (note the numbering).
 AND_ANY, NOT_ALL, NOT_ANY, AND_ALL = range(4)
 LOGICS = MappingProxyType({AND_ANY: "AND ANY", NOT_ALL: "NOT ALL", NOT_ANY: "NOT ANY", AND_ALL: "AND ALL"})
@@ -66,19 +68,21 @@ MAX_ENTRIES = 20_000
 #: A lorebook file to import (pretty-printed JSON is larger than the compact form we keep).
 MAX_FILE_BYTES = MAX_CARD_BYTES
 #: SillyTavern fields we keep but do not act on: World Info name -> name in a card entry's ``extensions``.
-PASSIVE_FIELDS = MappingProxyType({
-    "displayIndex": "display_index",
-    "group": "group",
-    "groupOverride": "group_override",
-    "groupWeight": "group_weight",
-    "delayUntilRecursion": "delay_until_recursion",
-    "useGroupScoring": "use_group_scoring",
-    "automationId": "automation_id",
-    "vectorized": "vectorized",
-    "sticky": "sticky",
-    "cooldown": "cooldown",
-    "delay": "delay",
-})
+PASSIVE_FIELDS = MappingProxyType(
+    {
+        "displayIndex": "display_index",
+        "group": "group",
+        "groupOverride": "group_override",
+        "groupWeight": "group_weight",
+        "delayUntilRecursion": "delay_until_recursion",
+        "useGroupScoring": "use_group_scoring",
+        "automationId": "automation_id",
+        "vectorized": "vectorized",
+        "sticky": "sticky",
+        "cooldown": "cooldown",
+        "delay": "delay",
+    }
+)
 #: SillyTavern's own copy of a card's book inside a World Info file; not carried into a card.
 ORIGINAL_DATA = "originalData"
 BOOK_FIELDS = ("name", "description", "scan_depth", "token_budget", "recursive_scanning")
@@ -515,10 +519,12 @@ BOOK_WRITERS: tuple[Writer, ...] = (
     (("recursive_scanning",), lambda b: _unless(b.recursive_scanning, None)),
     (("extensions",), lambda b: _unless(b.extensions, {})),
 )
-_READERS: MappingProxyType[str, Callable[[Any], Any]] = MappingProxyType({
-    "world_info": lambda raw: _entry_from_world_info(raw, strict=False),
-    "character_book": lambda raw: _entry_from_card(raw, strict=False),
-})
+_READERS: MappingProxyType[str, Callable[[Any], Any]] = MappingProxyType(
+    {
+        "world_info": lambda raw: _entry_from_world_info(raw, strict=False),
+        "character_book": lambda raw: _entry_from_card(raw, strict=False),
+    }
+)
 
 
 def _merged(item: Any, fmt: Format, writers: tuple[Writer, ...]) -> dict[str, Any]:
