@@ -30,8 +30,9 @@ from pathlib import Path
 from bench import Figure, Report, judged, machine, percentile, table, write_section
 from bench.locomo import DATA
 from memory import MemoryStore
-from memory.lexical import Entry, LexicalIndex
+from memory.lexical import LexicalIndex
 from memory.models import NewTurn
+from memory.rows import Entry
 
 PERSONA = "scale"
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 Candidates come from two retrievers, each asked for ``CANDIDATES`` (or more) memories: Chroma's
 nearest neighbours of the query embedding (dense, all-MiniLM-L6-v2 over "speaker: text") and
-bm25 over the stemmed words of the query (lexical, :mod:`memory.lexical`). The query is read
+bm25 over the stemmed words of the query (lexical, :mod:`memory.bm25`). The query is read
 first (:mod:`memory.query`): whose memories it asks about and the time it names; words that
 only name a time ("the weekend before last") are not searched. Every candidate gets::
 
@@ -94,8 +94,8 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from memory.lexical import Entry
     from memory.query import Question
+    from memory.rows import Entry
 
 #: Candidates asked from each retriever (at least; more when k is large).
 CANDIDATES = 50
@@ -115,7 +115,7 @@ TIME_SLACK_DAYS = 4.0
 DUPLICATE = 0.95
 DUPLICATE_WORDS = 0.8
 
-#: Field weights of the lexical index (see memory.lexical): own text, speaker, the turns
+#: Field weights of the lexical index (see memory.bm25): own text, speaker, the turns
 #: right before and after, two more turns either side, date in words.
 COLUMNS = {"body": 1.0, "speaker": 1.0, "near": 0.5, "far": 0.2, "date": 0.5}
 

@@ -14,7 +14,8 @@ import numpy.typing as npt
 
 from memory import ranking
 from memory.chunking import passage
-from memory.lexical import Entry, LexicalIndex
+from memory.lexical import LexicalIndex
+from memory.rows import Entry
 from memory.schema import shorten
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """One schema for a memory's record, in its three forms: the metadata stored with it in Chroma,
-the row of the in-process mirror (:class:`memory.lexical.Entry`) and the :class:`Memory` the store
+the row of the in-process mirror (:class:`memory.rows.Entry`) and the :class:`Memory` the store
 returns. Its version is :data:`SCHEMA` (``v`` in each record; version 2 stores a background one
 sentence per record). Writing builds the metadata here, reading turns it back here: a field is
 added in one place.
@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memory.chunking import chunk_text, paragraphs, sentences
-from memory.lexical import Entry
 from memory.models import SCHEMA, Memory, NewTurn
+from memory.rows import Entry
 
 #: Characters of the previous turn kept with a turn as its ``context``.
 CONTEXT_CHARS = 160

@@ -39,11 +39,12 @@ from memory.collections import Collections, every_record, import_chroma
 from memory.config import StoreConfig
 from memory.duplicates import originals
 from memory.journal import Journal, PendingTurn
-from memory.lexical import LexicalIndex, ListFilter
+from memory.lexical import LexicalIndex
 from memory.mirrors import Mirrors
 from memory.models import Conversation, Kind, Memory, NewTurn, StoredRecord
 from memory.query import read as read_question
 from memory.recall import answers, candidates, newer_first, passages
+from memory.rows import ListFilter
 from memory.schema import (
     background_metadata,
     embedded_text,

@@ -267,7 +267,7 @@ def test_a_rebuilt_mirror_lists_at_once_and_stems_on_the_first_search() -> None:
     index.replace_all([turn("a", "The lighthouse keeper is Wren.", 0), turn("b", "The ferry leaves at dawn.", 1),
                        turn("c", "Tobin mends the nets.", 2)], rev="r1")  # fmt: skip
     assert len(index) == 3 and index.conversation_ids("c1") == ["a", "b", "c"]
-    words = index._words
+    words = index._bm25.words
 
     def stemming_while_the_chat_writes(rows):
         if len(rows) == 3:  # the rebuild's rows, stemmed outside the lock
@@ -275,7 +275,7 @@ def test_a_rebuilt_mirror_lists_at_once_and_stems_on_the_first_search() -> None:
             index.delete(["c"])
         return words(rows)
 
-    index._words = stemming_while_the_chat_writes
+    index._bm25.words = stemming_while_the_chat_writes
     assert set(index.search("lighthouse ferry lantern keeper nets", 10)) == {"a", "b", "d"}
     assert set(index.search("lighthouse", 10)) == set()  # "a" was edited to say "keeper" instead
     assert next(iter(index.search("Halloway", 10))) == "a"  # (its neighbours match by their context)
