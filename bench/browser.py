@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import Figure, Report, judged, table, write_section
@@ -103,31 +104,64 @@ def _streaming(state: dict, relay: list[tuple[float, int]], bare: list[tuple[flo
     }  # fmt: skip
 
 
-def _startup(
-    browser, workdir: Path, base_url: str, chroma: Path, script: Path = APP
-) -> tuple[float, float, float, float]:
+#: Records, with the page's own clock, the animation frame in which the first chat message is
+#: drawn: Playwright's own check for "visible" runs between the page's tasks, so while Chromium lays
+#: out the rest of the page it sees the message up to 0.7 s after it was drawn.
+PAINTED = """() => {
+    new MutationObserver((_, observer) => {
+        if (!document.querySelector('[data-testid="stChatMessage"]')) return;
+        observer.disconnect();
+        requestAnimationFrame(() => { window.__painted = performance.timeOrigin + performance.now(); });
+    }).observe(document, {subtree: true, childList: true});
+}"""
+
+
+@dataclass(frozen=True)
+class Startup:
     """Seconds from ``streamlit run`` to healthy, to the chat input visible (the user can type),
-    and to the conversation shown (its first message: the store is open); then, on the running
-    app, from opening the page in a new tab to the conversation shown."""
+    and to the conversation shown (its first message: the store is open), as Playwright sees it
+    and as the page drew it (:data:`PAINTED`); then, on the running app, from opening the page in
+    a new tab to the conversation shown, both ways."""
+
+    healthy: float
+    usable: float
+    shown: float
+    painted: float
+    reopened: float
+    repainted: float
+
+
+def _conversation_shown(page, url: str) -> tuple[float, float]:
+    """Open ``url``; when the first chat message is visible to Playwright, and when it was drawn."""
+    page.add_init_script(f"({PAINTED})()")
+    page.goto(url)
+    page.get_by_test_id("stChatMessage").first.wait_for(state="visible", timeout=120_000)
+    seen = time.time()
+    page.wait_for_function("() => window.__painted !== undefined")
+    return seen, page.evaluate("window.__painted") / 1000
+
+
+def _startup(browser, workdir: Path, base_url: str, chroma: Path, script: Path = APP) -> Startup:
     workdir.mkdir(parents=True, exist_ok=True)
     app = start_app(workdir, base_url, chroma, script=script, LLM_MAX_TOKENS=str(MAX_TOKENS))
     try:
         app.wait_healthy()
         healthy = time.time() - app.started
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.add_init_script(f"({PAINTED})()")
         page.goto(app.url)
         page.get_by_test_id("stChatInputTextArea").wait_for(state="visible", timeout=120_000)
         usable = time.time() - app.started
         page.get_by_test_id("stChatMessage").first.wait_for(state="visible", timeout=120_000)
         shown = time.time() - app.started
+        page.wait_for_function("() => window.__painted !== undefined")
+        painted = page.evaluate("window.__painted") / 1000 - app.started
         page.close()
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         opened = time.time()
-        page.goto(app.url)
-        page.get_by_test_id("stChatMessage").first.wait_for(state="visible", timeout=120_000)
-        reopened = time.time() - opened
+        seen, drawn = _conversation_shown(page, app.url)
         page.close()
-        return healthy, usable, shown, reopened
+        return Startup(healthy, usable, shown, painted, seen - opened, drawn - opened)
     finally:
         app.stop()
 
@@ -220,32 +254,39 @@ def run(quick: bool = False) -> Report:
             for label, chroma, script in kinds:
                 warm = tmp_path / "warm"
                 _startup(browser, warm, app_server.base_url, big if chroma is big else warm / "chroma", script)
-                healthy, usable, shown, reopened = [], [], [], []
+                starts_here: list[Startup] = []
                 for n in range(starts):
                     home = tmp_path / f"start-{len(startup_rows)}-{n}"
                     store = store_copy(10_000, home) if chroma == "fresh" else chroma or home / "chroma"
-                    h, u, c, o = _startup(browser, home, app_server.base_url, store, script)
-                    healthy.append(h * 1000)
-                    usable.append(u * 1000)
-                    shown.append(c * 1000)
-                    reopened.append(o * 1000)
-                    print(f"  start-up, {label}: healthy {h:.2f} s, chat input {u:.2f} s, conversation {c:.2f} s; "
-                          f"opened again {o:.2f} s", file=sys.stderr)  # fmt: skip
+                    one = _startup(browser, home, app_server.base_url, store, script)
+                    starts_here.append(one)
+                    print(f"  start-up, {label}: healthy {one.healthy:.2f} s, chat input {one.usable:.2f} s, "
+                          f"conversation drawn {one.painted:.2f} s (seen {one.shown:.2f} s); opened again: "
+                          f"drawn {one.repainted:.2f} s (seen {one.reopened:.2f} s)", file=sys.stderr)  # fmt: skip
+
+                def ms(field: str, runs: list[Startup] = starts_here) -> list[float]:
+                    return [getattr(run, field) * 1000 for run in runs]
+
                 judged_here = chroma is big  # the issue's targets: a warm install, 10,000 memories
-                met = judged(statistics.median(usable), 3000) if script == APP else "–"
+                met = judged(statistics.median(ms("usable")), 3000) if script == APP else "–"
                 store = label.split(" (")[0]
-                shown_met = judged(statistics.median(shown), 2000) if judged_here else "–"
-                reopened_met = judged(statistics.median(reopened), 1000) if judged_here else "–"
-                shown_cell = fmt(shown) + (f" (<= 2 s: {shown_met})" if judged_here else "")
-                reopened_cell = fmt(reopened) + (f" (<= 1 s: {reopened_met})" if judged_here else "")
-                startup_rows.append([label, fmt(healthy), fmt(usable), f"<= 3 s: {met}" if script == APP else "–",
-                                     shown_cell, reopened_cell])  # fmt: skip
-                figures.append(Figure.of(f"start-up → chat input visible, {store}, ms", usable,
+                shown_met = judged(statistics.median(ms("painted")), 2000) if judged_here else "–"
+                reopened_met = judged(statistics.median(ms("repainted")), 1000) if judged_here else "–"
+                shown_cell = f"{fmt(ms('painted'))} (seen {fmt(ms('shown'))})" + (
+                    f" (<= 2 s: {shown_met})" if judged_here else "")  # fmt: skip
+                reopened_cell = f"{fmt(ms('repainted'))} (seen {fmt(ms('reopened'))})" + (
+                    f" (<= 1 s: {reopened_met})" if judged_here else "")  # fmt: skip
+                target = f"<= 3 s: {met}" if script == APP else "–"
+                startup_rows.append([label, fmt(ms("healthy")), fmt(ms("usable")), target, shown_cell, reopened_cell])
+                figures.append(Figure.of(f"start-up → chat input visible, {store}, ms", ms("usable"),
                                          target="<= 3 s" if script == APP else "–", met=met))  # fmt: skip
-                figures.append(Figure.of(f"start-up → conversation shown, {store}, ms", shown,
+                figures.append(Figure.of(f"start-up → conversation drawn, {store}, ms", ms("painted"),
                                          target="<= 2 s" if judged_here else "–", met=shown_met))  # fmt: skip
-                figures.append(Figure.of(f"running app: page opened → conversation shown, {store}, ms", reopened,
-                                         target="<= 1 s" if judged_here else "–", met=reopened_met))  # fmt: skip
+                figures.append(Figure.of(f"  as Playwright sees it, {store}, ms", ms("shown")))
+                figures.append(Figure.of(f"running app: page opened → conversation drawn, {store}, ms",
+                                         ms("repainted"), target="<= 1 s" if judged_here else "–",
+                                         met=reopened_met))  # fmt: skip
+                figures.append(Figure.of(f"  as Playwright sees it, {store}, ms", ms("reopened")))
 
             # figure 2: Enter → first text, against the bare server; then with a model that thinks
             results = _rounds(browser, relay, bare_server.base_url, tmp_path / "chat", big, rounds)
@@ -319,8 +360,8 @@ def run(quick: bool = False) -> Report:
                 "→ /_stcore/health ok",
                 "→ chat input visible",
                 "target",
-                "→ conversation shown",
-                "running app: page opened → conversation shown",
+                "→ conversation drawn (seen by Playwright)",
+                "running app: page opened → conversation drawn (seen by Playwright)",
             ],
             startup_rows,
         )
