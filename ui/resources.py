@@ -70,12 +70,21 @@ def memory_store(config: StoreConfig) -> memory.MemoryStore:
     return open_store(config, EmbeddingChoice.load(config.path))
 
 
+#: Seconds from the first page drawn to the warm-up: the browser lays that page out meanwhile. On
+#: two cores, Chroma's import and the embedding model beside it drew the conversation 0.3 s later
+#: after a start, and a tab opened during the warm-up 1.3 s later (bench.browser, 10,000
+#: memories); a message sent sooner loads what it needs itself.
+WARM_UP_DELAY = 2.0
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up(config: StoreConfig) -> None:
     """Once per process (the frame calls it after each page is drawn, so the first page is drawn
     without it beside it): open Chroma and check the mirrors, load the embedding model and index
     the words, in the background, so that the first message does not wait for them."""
-    threading.Thread(target=memory_store(config).warm_up, name="memory-warm-up", daemon=True).start()
+    timer = threading.Timer(WARM_UP_DELAY, memory_store(config).warm_up)
+    timer.name, timer.daemon = "memory-warm-up", True
+    timer.start()
 
 
 def open_store(config: StoreConfig, choice: EmbeddingChoice) -> memory.MemoryStore:
