@@ -75,7 +75,8 @@ class Relay:
         while data := _recv(client):
             if not buffer:
                 started = time.time()
-            server.sendall(data)
+            if not _send(server, data):
+                break
             buffer += data
             while b"\r\n\r\n" in buffer:
                 head, rest = buffer.split(b"\r\n\r\n", 1)
@@ -96,7 +97,8 @@ class Relay:
         partial = b""
         while data := _recv(server):
             now = time.time()
-            client.sendall(data)
+            if not _send(client, data):  # the client hung up (Stop, a page closed): so does the relay
+                break
             *lines, partial = (partial + data).split(b"\n")
             request = pending[-1] if pending else None
             if request is not None:
@@ -105,6 +107,14 @@ class Relay:
 
     def stop(self) -> None:
         self._listener.close()
+
+
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+    except OSError:
+        return False
+    return True
 
 
 def _recv(sock: socket.socket) -> bytes:
