@@ -46,7 +46,7 @@ class ChatConfig:
 def chat_config(app: AppSettings) -> ChatConfig:
     """Render the model settings in the sidebar and return the session's choices."""
     badge = st.sidebar.container()
-    with st.sidebar.expander("Model and sampling", expanded=False):
+    with st.sidebar.popover("Model and sampling", icon=":material/tune:", width="stretch"):
         wanted = st.session_state.get("model") or app.llm.model
         link = connection.connect(connection.server_fields(app), app, wanted)
         server = link.server
