@@ -51,6 +51,18 @@ def _timed_run(at) -> float:
     return elapsed
 
 
+def _warmed_up() -> None:
+    """Wait for the app's start-up warm-up (it begins a moment after the first page): the
+    figures are of a running app, not of one warming up beside the page."""
+    import threading
+
+    from ui.resources import WARM_UP_THREAD
+
+    for thread in threading.enumerate():
+        if thread.name == WARM_UP_THREAD:
+            thread.join()
+
+
 def _use_store(chroma: Path) -> None:
     import streamlit as st
 
@@ -88,6 +100,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] = (10_000, 100_000)) -> Repo
             # (a) chat page reruns, 10k store
             _use_store(stores[sizes[0]])
             _app().run()  # warm-up: imports, caches, the lexical mirror, the models list
+            _warmed_up()
             from memory import MemoryStore
 
             recent = MemoryStore.open(path=str(stores[sizes[0]])).conversations(PERSONA)[0]
@@ -111,6 +124,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] = (10_000, 100_000)) -> Repo
             for size in sizes:
                 _use_store(stores[size])
                 _app(page="pages/memories.py").run()  # warm-up for this store
+                _warmed_up()
                 opened = []
                 for _ in range(opens):
                     at = _app(page="pages/memories.py")

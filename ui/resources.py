@@ -75,6 +75,7 @@ def memory_store(config: StoreConfig) -> memory.MemoryStore:
 #: after a start, and a tab opened during the warm-up 1.3 s later (bench.browser, 10,000
 #: memories); a message sent sooner loads what it needs itself.
 WARM_UP_DELAY = 2.0
+WARM_UP_THREAD = "memory-warm-up"
 
 
 @st.cache_resource(show_spinner=False)
@@ -83,7 +84,7 @@ def warm_up(config: StoreConfig) -> None:
     without it beside it): open Chroma and check the mirrors, load the embedding model and index
     the words, in the background, so that the first message does not wait for them."""
     timer = threading.Timer(WARM_UP_DELAY, memory_store(config).warm_up)
-    timer.name, timer.daemon = "memory-warm-up", True
+    timer.name, timer.daemon = WARM_UP_THREAD, True
     timer.start()
 
 
