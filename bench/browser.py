@@ -107,7 +107,7 @@ def _streaming(state: dict, relay: list[tuple[float, int]], bare: list[tuple[flo
 
 #: Records, with the page's own clock, the animation frame in which the first chat message is
 #: drawn: Playwright's own check for "visible" runs between the page's tasks, so while Chromium lays
-#: out the rest of the page it sees the message up to 0.7 s after it was drawn.
+#: out the rest of the page it sees the message up to 1.4 s after it was drawn.
 PAINTED = """() => {
     new MutationObserver((_, observer) => {
         if (!document.querySelector('[data-testid="stChatMessage"]')) return;
@@ -132,14 +132,18 @@ class Startup:
     repainted: float
 
 
+def _painted(page) -> float:
+    """When (``time.time()``) the page drew its first chat message (:data:`PAINTED`)."""
+    page.wait_for_function("() => window.__painted !== undefined")
+    return page.evaluate("window.__painted") / 1000
+
+
 def _conversation_shown(page, url: str) -> tuple[float, float]:
     """Open ``url``; when the first chat message is visible to Playwright, and when it was drawn."""
     page.add_init_script(f"({PAINTED})()")
     page.goto(url)
     page.get_by_test_id("stChatMessage").first.wait_for(state="visible", timeout=120_000)
-    seen = time.time()
-    page.wait_for_function("() => window.__painted !== undefined")
-    return seen, page.evaluate("window.__painted") / 1000
+    return time.time(), _painted(page)
 
 
 def _idle(pid: int, timeout: float = 60) -> None:
@@ -176,8 +180,7 @@ def _startup(browser, workdir: Path, base_url: str, chroma: Path, script: Path =
         usable = time.time() - app.started
         page.get_by_test_id("stChatMessage").first.wait_for(state="visible", timeout=120_000)
         shown = time.time() - app.started
-        page.wait_for_function("() => window.__painted !== undefined")
-        painted = page.evaluate("window.__painted") / 1000 - app.started
+        painted = _painted(page) - app.started
         page.close()
         _idle(app.process.pid)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
