@@ -136,6 +136,15 @@ def new_app() -> AppTest:
     return at.run()
 
 
+def open_menu(at: AppTest, memory_id: str) -> AppTest:
+    """Open a stored message's menu, as a click on it does (AppTest has no popover to click):
+    its Edit, Delete and Branch buttons are drawn only while it is open."""
+    from ui.chat_view import menu_key
+
+    at.session_state[menu_key(memory_id)] = True
+    return at.run()
+
+
 def shown(markdown: str) -> str:
     """What an element given ``ui.safe_text.plain`` text shows: its escapes and word joiners gone."""
     from ui.safe_text import WORD_JOINER

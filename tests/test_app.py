@@ -5,7 +5,8 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from memory import MemoryStore
-from tests.harness import APP, free_port, new_app, shown, texts
+from tests.harness import APP, free_port, new_app, open_menu, shown, texts
+from ui.chat_view import menu_key
 
 
 def test_chat_opens_with_the_persona_greeting(app_env) -> None:
@@ -272,12 +273,14 @@ def test_edit_and_delete_a_message_and_its_memory(app_env) -> None:
     at.run()
     store = MemoryStore.open(path=str(app_env / "chroma"))
     user_turn, reply = store.transcript("mara-voss", at.session_state["conversation_id"])
-    at.button(key=f"edit_{user_turn.id}").click().run()
+    assert not [b for b in at.button if b.key == f"edit_{user_turn.id}"]  # drawn once the menu opens
+    open_menu(at, user_turn.id).button(key=f"edit_{user_turn.id}").click().run()
+    assert not at.session_state[menu_key(user_turn.id)]  # the menu closed
     at.text_area(key=f"editing_{user_turn.id}").input("My sister lives in Marseille.")
     at.button(key=f"save_{user_turn.id}").click().run()
     assert texts(at.chat_message[1])[0] == "My sister lives in Marseille."
     assert store.recall("mara-voss", "Where does my sister live?", k=1)[0].text == "My sister lives in Marseille."
-    at.button(key=f"delete_{reply.id}").click().run()
+    open_menu(at, reply.id).button(key=f"delete_{reply.id}").click().run()
     at.button(key=f"confirm_delete_{reply.id}").click().run()
     assert [t.id for t in store.transcript("mara-voss", at.session_state["conversation_id"])] == [user_turn.id]
     assert len(at.chat_message) == 2

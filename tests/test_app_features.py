@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from memory import MemoryStore
 from personas.users import UserPersonaLibrary
-from tests.harness import new_app
+from tests.harness import new_app, open_menu
 
 
 def test_you_page_creates_a_persona_and_the_chat_uses_it(app_env) -> None:
@@ -51,7 +51,7 @@ def test_branch_from_here_opens_the_branch_listed_under_its_parent(app_env) -> N
     parent = at.session_state["conversation_id"]
     store = MemoryStore.open(path=str(app_env / "chroma"))
     first_reply = store.transcript("mara-voss", parent)[1]
-    next(b for b in at.button if b.key == f"branch_{first_reply.id}").click().run()
+    open_menu(at, first_reply.id).button(key=f"branch_{first_reply.id}").click().run()
     assert not at.exception
     branch = at.session_state["conversation_id"]
     assert branch != parent
@@ -70,7 +70,7 @@ def test_switching_back_to_the_parent_of_a_branch(app_env) -> None:
     parent = at.session_state["conversation_id"]
     store = MemoryStore.open(path=str(app_env / "chroma"))
     first_reply = store.transcript("mara-voss", parent)[1]
-    next(b for b in at.button if b.key == f"branch_{first_reply.id}").click().run()
+    open_menu(at, first_reply.id).button(key=f"branch_{first_reply.id}").click().run()
     picker = next(s for s in at.sidebar.selectbox if s.label == "Conversation")
     picker.set_value(parent).run()
     assert at.session_state["conversation_id"] == parent

@@ -95,20 +95,40 @@ def body(turn: Memory) -> None:
 
 
 def _menu(chat: Conversation, turn: Memory, choices: dict[str, int]) -> None:
-    """Copy, edit, delete and branch, in a small menu beside each stored message."""
-    with st.popover("", icon=":material/more_horiz:", help="Copy, edit, delete or branch", key=f"menu_{turn.id}"):
+    """Copy, edit, delete and branch, in a small menu beside each stored message.
+
+    The menu's contents are drawn only while it is open (opening it reruns the page): drawn for
+    every message they were a quarter of a rerun of a long conversation. Each action closes it.
+    """
+    key = menu_key(turn.id)
+    menu = st.popover("", icon=":material/more_horiz:", help="Copy, edit, delete or branch", key=key,
+                      on_change="rerun")  # fmt: skip
+    if not menu.open:
+        return
+    with menu:
         st.code(turn.text, language=None, wrap_lines=True)
         edit, delete = st.columns(2)
-        if edit.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:"):
-            session.editing = turn.id
-            st.rerun()
-        if delete.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:"):
-            session.deleting = turn.id
-            st.rerun()
-        if st.button("Branch from here", key=f"branch_{turn.id}", icon=":material/call_split:",
-                     help="A new conversation with the messages up to this one; this one stays as it is"):  # fmt: skip
-            session.conversation_id = chat.branch(turn, choices)
-            st.rerun()
+        edit.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:", on_click=_chose, args=(key,),
+                    kwargs={"editing": turn.id})  # fmt: skip
+        delete.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:", on_click=_chose, args=(key,),
+                      kwargs={"deleting": turn.id})  # fmt: skip
+        st.button("Branch from here", key=f"branch_{turn.id}", icon=":material/call_split:",
+                  help="A new conversation with the messages up to this one; this one stays as it is",
+                  on_click=lambda: _chose(key, conversation_id=chat.branch(turn, choices)))  # fmt: skip
+
+
+def menu_key(memory_id: str) -> str:
+    """The widget key of a stored message's menu: ``st.session_state[menu_key(id)] = True``
+    opens it (as a click on it does)."""
+    return f"menu_{memory_id}"
+
+
+def _chose(menu: str, **chosen: str) -> None:
+    """A menu action: close the menu, then set what it chose (``editing``, ``deleting`` or
+    ``conversation_id``) in this session's state."""
+    st.session_state[menu] = False
+    for name, value in chosen.items():
+        setattr(session, name, value)
 
 
 def _edit_box(chat: Conversation, turn: Memory) -> None:
