@@ -119,6 +119,12 @@ class Rows:
             CREATE INDEX docs_newest ON docs(created_at);
             """
         )
+        self._indexes()
+
+    def _indexes(self) -> None:
+        """Indexes added since the first saved mirrors (a loaded one may lack them)."""
+        # recall's "background or this conversation" (``background_or``): 1 ms a scan at 10,000
+        self._db.execute("CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind)")
 
     def transaction(self) -> sqlite3.Connection:
         """``with rows.transaction():`` commits the writes in the block together, or none."""
@@ -169,6 +175,7 @@ class Rows:
             source.backup(self._db)
         finally:
             source.close()
+        self._indexes()
 
     # -- for the postings ----------------------------------------------------------------------
 
