@@ -186,6 +186,14 @@ def wait_for_reply(page, count: int) -> None:
     wait_idle(page)
 
 
+def conversation_shown(page, timeout: float = 90_000) -> None:
+    """Until the page shows the whole stored conversation: the chat input is drawn after it, and
+    the run that drew them is over (counting messages before that may count part of them)."""
+    page.get_by_test_id("stChatMessage").first.wait_for(timeout=timeout)
+    page.get_by_test_id("stChatInputTextArea").wait_for(timeout=timeout)
+    wait_idle(page)
+
+
 def wait_idle(page) -> None:
     """Until the script run is over (Streamlit shows a "Stop" status widget while it runs)."""
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=REPLY_TIMEOUT)

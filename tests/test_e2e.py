@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import ARTIFACTS, running_app, send
+from tests.harness import ARTIFACTS, conversation_shown, running_app, send
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_html_and_script_in_messages_are_shown_as_text(app_url: str, browser) ->
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
-    messages.first.wait_for(timeout=90_000)
+    conversation_shown(page)  # all of it: an earlier test left messages
     before = messages.count()
     attack = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> ![t](http://127.0.0.2/p.png)'
     send(page, attack)
@@ -112,7 +112,7 @@ def test_reload_while_a_reply_streams_keeps_the_message(app_url: str, browser) -
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
-    messages.first.wait_for(timeout=90_000)
+    conversation_shown(page)
     before = messages.count()
     send(page, "Please tell me a long story about the lighthouse at Cape Morrow.")
     messages.nth(before + 1).wait_for(timeout=90_000)  # the reply has started
