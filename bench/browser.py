@@ -40,7 +40,7 @@ from pathlib import Path
 from bench import Figure, Report, judged, table, write_section
 from bench.path import MESSAGES, fmt, store_copy
 from bench.relay import Relay, replay
-from tests.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, App, free_port, start_app
+from tests.harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ROOT, App, free_port, start_app
 
 MAX_TOKENS = 96
 UNTHROTTLED = 0.9  # screen / relay streaming rate at or above which the app adds no throttling
@@ -175,7 +175,7 @@ def _startup(browser, workdir: Path, base_url: str, chroma: Path, script: Path =
     try:
         app.wait_healthy()
         healthy = time.time() - app.started
-        profile = browser.new_context(viewport={"width": 1280, "height": 800})
+        profile = browser.new_context(viewport=DESKTOP)
         page = profile.new_page()
         page.add_init_script(f"({PAINTED})()")
         page.goto(app.url)
@@ -189,7 +189,7 @@ def _startup(browser, workdir: Path, base_url: str, chroma: Path, script: Path =
         opened = time.time()
         seen, drawn = _conversation_shown(profile.new_page(), app.url)
         profile.close()
-        cold = browser.new_context(viewport={"width": 1280, "height": 800})
+        cold = browser.new_context(viewport=DESKTOP)
         opened_cold = time.time()
         _, drawn_cold = _conversation_shown(cold.new_page(), app.url)
         cold.close()
@@ -206,7 +206,7 @@ def _rounds(browser, relay: Relay, bare_url: str, home: Path, chroma: Path, roun
     results = []
     try:
         app.wait_healthy()
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport=DESKTOP)
         page.goto(app.url)
         page.get_by_test_id("stChatMessage").first.wait_for(timeout=120_000)
         opened = page.url

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import ARTIFACTS, conversation_shown, running_app, send
+from tests.harness import ARTIFACTS, DESKTOP, conversation_shown, running_app, send
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, llm_server) -> Iterator[st
 
 
 def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page(viewport=DESKTOP)
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
     messages.first.get_by_text("new navigator").wait_for(timeout=90_000)  # the greeting
@@ -59,7 +59,7 @@ def test_chat_streams_and_survives_a_reload(app_url: str, browser) -> None:
 
 
 def test_html_and_script_in_messages_are_shown_as_text(app_url: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page(viewport=DESKTOP)
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
     conversation_shown(page)  # all of it: an earlier test left messages
@@ -76,7 +76,7 @@ def test_html_and_script_in_messages_are_shown_as_text(app_url: str, browser) ->
 
 
 def test_two_tabs_chatting_at_once_lose_nothing(app_url: str, browser) -> None:
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
+    contexts = [browser.new_context(viewport=DESKTOP) for _ in range(2)]
     pages = [context.new_page() for context in contexts]
     for page in pages:
         page.goto(app_url)
@@ -99,7 +99,7 @@ def test_two_tabs_chatting_at_once_lose_nothing(app_url: str, browser) -> None:
 
 def test_a_deep_link_on_a_fresh_server_opens_inside_the_app(tmp_path, llm_server, browser) -> None:
     with running_app(tmp_path, llm_server.base_url) as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport=DESKTOP)
         page.goto(f"{url}/personas")
         page.get_by_role("heading", name="Personas").wait_for(timeout=90_000)
         links = page.get_by_test_id("stSidebarNavLink")
@@ -109,7 +109,7 @@ def test_a_deep_link_on_a_fresh_server_opens_inside_the_app(tmp_path, llm_server
 
 
 def test_reload_while_a_reply_streams_keeps_the_message(app_url: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page(viewport=DESKTOP)
     page.goto(app_url)
     messages = page.get_by_test_id("stChatMessage")
     conversation_shown(page)

@@ -105,30 +105,33 @@ def _menu(chat: Conversation, turn: Memory, choices: dict[str, int]) -> None:
                       on_change="rerun")  # fmt: skip
     if not menu.open:
         return
+
+    def edit() -> None:
+        st.session_state[key] = False
+        session.editing = turn.id
+
+    def delete() -> None:
+        st.session_state[key] = False
+        session.deleting = turn.id
+
+    def branch() -> None:
+        st.session_state[key] = False
+        session.conversation_id = chat.branch(turn, choices)
+
     with menu:
         st.code(turn.text, language=None, wrap_lines=True)
-        edit, delete = st.columns(2)
-        edit.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:", on_click=_chose, args=(key,),
-                    kwargs={"editing": turn.id})  # fmt: skip
-        delete.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:", on_click=_chose, args=(key,),
-                      kwargs={"deleting": turn.id})  # fmt: skip
+        left, right = st.columns(2)
+        left.button("Edit", key=f"edit_{turn.id}", icon=":material/edit:", on_click=edit)
+        right.button("Delete", key=f"delete_{turn.id}", icon=":material/delete:", on_click=delete)
         st.button("Branch from here", key=f"branch_{turn.id}", icon=":material/call_split:",
                   help="A new conversation with the messages up to this one; this one stays as it is",
-                  on_click=lambda: _chose(key, conversation_id=chat.branch(turn, choices)))  # fmt: skip
+                  on_click=branch)  # fmt: skip
 
 
 def menu_key(memory_id: str) -> str:
     """The widget key of a stored message's menu: ``st.session_state[menu_key(id)] = True``
     opens it (as a click on it does)."""
     return f"menu_{memory_id}"
-
-
-def _chose(menu: str, **chosen: str) -> None:
-    """A menu action: close the menu, then set what it chose (``editing``, ``deleting`` or
-    ``conversation_id``) in this session's state."""
-    st.session_state[menu] = False
-    for name, value in chosen.items():
-        setattr(session, name, value)
 
 
 def _edit_box(chat: Conversation, turn: Memory) -> None:
