@@ -402,3 +402,44 @@ def test_a_newer_fact_about_the_same_thing_comes_first_and_the_older_says_so(sto
     assert newer < older and [m.score for m in recalled] == sorted((m.score for m in recalled), reverse=True)
     assert recalled[older].older_than == T0 + timedelta(days=70)
     assert "(2026-01-05, older than the 2026-03-16 one) The user said:" in recalled[older].as_prompt_line()
+
+
+def test_an_expected_query_is_embedded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat service announces a message's recall (expect_query) as it arrives: recall then
+    takes the vector computed meanwhile instead of embedding the question again, and finds the
+    same memories."""
+    store = MemoryStore.open(path=str(tmp_path / "chroma"))
+    ids = chat(store, "mara", "c1", T0, [("user", line) for line in SMALL_TALK])
+    question = "What was the documentary about?"
+    before = [m.id for m in store.recall("mara", question, k=3, now=T0)]
+    embedded: list[str] = []
+    encode = store._embed.encode_query
+    monkeypatch.setattr(store._embed, "encode_query", lambda text: embedded.append(text) or encode(text))
+    store.expect_query("Which mystery novel am I reading?")
+    recalled = store.recall("mara", "Which mystery novel am I reading?", k=3, now=T0)
+    assert recalled[0].id == ids[4]
+    assert [m.id for m in store.recall("mara", question, k=3, now=T0)] == before  # kept from the first recall
+    assert embedded == ["Which mystery novel am I reading?"]
+
+
+def test_reads_within_one_operation_see_one_state_of_the_store(tmp_path: Path) -> None:
+    """MemoryStore.reading: the reads inside check for other processes' writes once (at the first),
+    so they agree with each other; the next read after the scope sees what was written meanwhile."""
+    path = str(tmp_path / "shared")
+    mine, theirs = MemoryStore.open(path=path), MemoryStore.open(path=path)
+    mine.add_turn("mara", "c1", "user", "I keep bees on the roof.", T0)
+    with mine.reading("mara"):
+        assert len(mine.transcript("mara", "c1")) == 1
+        other = theirs.add_turn("mara", "c1", "user", "My uncle Thaddeus sails to Zanzibar.", T0 + timedelta(seconds=1))
+        assert len(mine.transcript("mara", "c1")) == 1  # as the first read found it
+        assert other not in {m.id for m in mine.recall("mara", "Thaddeus Zanzibar", k=5, now=T0)}
+        own = mine.add_turn("mara", "c1", "user", "The hive swarmed today.", T0 + timedelta(seconds=2))
+        assert own in {m.id for m in mine.transcript("mara", "c1")}  # after its own write it checks again
+        assert other in {m.id for m in mine.transcript("mara", "c1")}
+    mine.rename_conversation("mara", "c1", "Bees")
+    with mine.reading("mara"):
+        assert mine.conversation_titles("mara") == {"c1": "Bees"}
+        theirs.rename_conversation("mara", "c1", "Uncle")
+        assert mine.conversation_titles("mara") == {"c1": "Bees"}
+    assert mine.conversation_titles("mara") == {"c1": "Uncle"}
+    assert mine.recall("mara", "Thaddeus", k=1, now=T0)[0].id == other
