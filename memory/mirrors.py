@@ -168,17 +168,15 @@ class Mirrors:
         rev = uuid.uuid4().hex
         self._collections.modify(persona_id, rev=rev)
         index.rev = rev
-        self.changed(persona_id)
-        self.written()
+        self.written(persona_id)
 
-    def changed(self, persona_id: str) -> None:
-        """This thread wrote the persona's collection (its metadata too): its next read checks."""
+    def written(self, persona_id: str) -> None:
+        """After this thread wrote the persona's collection (records or metadata): its next read
+        checks again, even within :meth:`reading`; the mirrors are saved a moment later (one save
+        for a burst of writes)."""
         operations = self._operations()
         if persona_id in operations:
             operations[persona_id] = None
-
-    def written(self) -> None:
-        """Save the mirrors a moment after this write (one save for a burst of writes)."""
         with self._lock:
             self._writes += 1
             if self._snapshot is None or self._save_timer is not None:
@@ -193,7 +191,6 @@ class Mirrors:
             self._unchecked.discard(persona_id)
             self._saved.pop(persona_id, None)
             self._mirrors.pop(persona_id, None)
-        self.changed(persona_id)
 
     # -- the snapshot ----------------------------------------------------------------------------
 

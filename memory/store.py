@@ -192,7 +192,9 @@ class MemoryStore:
         self._mirrors.touch(persona_id, index)
 
     def _checked(self, persona_id: str) -> tuple[Collection, LexicalIndex]:
-        """The persona's collection and its mirror, checked against it (to write through)."""
+        """The persona's collection and its mirror, checked against it (to write through): always
+        asked of Chroma, never as a :meth:`reading` scope found them, so that a write never lands
+        on a mirror that lacks another process's writes."""
         collection = self._mirrors.collection(persona_id)
         return collection, self._mirrors.synced(persona_id, collection)
 
@@ -453,14 +455,13 @@ class MemoryStore:
     def _set_per_conversation(self, persona_id: str, key: str, conversation_id: str, value: Any) -> None:
         self._mirrors.check(persona_id)
         self._collections.set_per_conversation(persona_id, key, conversation_id, value)
-        self._mirrors.changed(persona_id)
-        self._mirrors.written()
+        self._mirrors.written(persona_id)
 
     def delete_persona(self, persona_id: str) -> None:
         """Forget everything stored for a persona."""
         self._mirrors.forget(persona_id)
         self._collections.delete(persona_id)
-        self._mirrors.written()
+        self._mirrors.written(persona_id)
 
     # -- reading -------------------------------------------------------------------------------
 
